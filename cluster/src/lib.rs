@@ -1,0 +1,1 @@
+//! Starting, stopping and inspecting a local cluster of real `vaned` processes. Filled by the cluster issue.

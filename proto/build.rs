@@ -1,0 +1,25 @@
+//! Generates the etcd, Raft and storage protobuf code with the `protoc` that ships inside
+//! the `protoc-bin-vendored` crate, so a fresh machine needs no system protobuf compiler.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let protoc = protoc_bin_vendored::protoc_bin_path()?;
+    // SAFETY: build scripts are single-threaded; nothing else reads the environment here.
+    unsafe { std::env::set_var("PROTOC", protoc) };
+
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_protos(
+            &[
+                "etcd/kv.proto",
+                "etcd/auth.proto",
+                "etcd/rpc.proto",
+                "raft/raft.proto",
+                "raft/storage.proto",
+            ],
+            &["etcd", "raft"],
+        )?;
+    println!("cargo:rerun-if-changed=etcd");
+    println!("cargo:rerun-if-changed=raft");
+    Ok(())
+}

@@ -1,0 +1,141 @@
+//! The one error type of `raft-store`.
+//!
+//! Two kinds of failure live here and must never be confused. A *request* error (a
+//! compacted revision, a missing lease, a txn that puts one key twice) is a deterministic
+//! outcome of applying a command: every node reaches it, it is recorded as the command's
+//! result, and the client sees etcd's own message. A *storage* error (RocksDB failed, a
+//! record did not decode) means this node cannot go on; it is handed to openraft as an
+//! I/O error, which stops the node rather than let its state diverge.
+
+use vane_proto::raft::command_error::Code;
+
+/// Everything that can go wrong in the durable core.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A read or watch below the compacted revision. etcd's exact string: clients match on it.
+    #[error("etcdserver: mvcc: required revision has been compacted")]
+    Compacted {
+        /// The revision everything below which is gone.
+        compact_revision: i64,
+    },
+
+    /// A read at a revision the store has not reached yet.
+    #[error("etcdserver: mvcc: required revision is a future revision")]
+    FutureRevision {
+        /// The store's current revision.
+        current_revision: i64,
+    },
+
+    /// `ignore_value` or `ignore_lease` on a key that does not exist.
+    #[error("etcdserver: key not found")]
+    KeyNotFound,
+
+    /// A put or revoke naming a lease that does not exist.
+    #[error("etcdserver: requested lease not found")]
+    LeaseNotFound,
+
+    /// A lease grant asking for more than etcd's largest TTL.
+    #[error("etcdserver: too large lease TTL")]
+    LeaseTtlTooLarge,
+
+    /// A lease grant with a client-chosen id that is taken.
+    #[error("etcdserver: lease already exists")]
+    LeaseExists,
+
+    /// A txn that writes one key twice, or puts a key it also deletes.
+    #[error("etcdserver: duplicate key given in txn request")]
+    DuplicateKey,
+
+    /// A txn with more operations than `txn_ops_max`.
+    #[error("etcdserver: too many operations in txn request")]
+    TooManyOps,
+
+    /// A request that breaks one of etcd's argument rules; the message is etcd's.
+    #[error("{0}")]
+    InvalidArgument(String),
+
+    /// A command from a session the state machine no longer knows.
+    #[error(
+        "vane: client session {session_id} has expired or was never opened; open a new session and retry"
+    )]
+    SessionExpired {
+        /// The session the command named.
+        session_id: u64,
+    },
+
+    /// A command whose sequence the session already forgot, or beyond its window.
+    #[error("vane: {0}")]
+    SessionSequence(String),
+
+    /// RocksDB failed; the node must stop rather than guess.
+    #[error("storage failure: {0}")]
+    Rocks(#[from] rocksdb::Error),
+
+    /// A stored record did not decode: the data directory is damaged.
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+
+    /// An I/O failure outside RocksDB (snapshot files, the lock, the version file).
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+
+    /// The data directory cannot be used by this binary or by this process.
+    #[error("{0}")]
+    DataDir(String),
+}
+
+impl StoreError {
+    /// True for outcomes of a request, which are replicated results rather than faults.
+    pub fn is_request_error(&self) -> bool {
+        self.command_code().is_some()
+    }
+
+    /// The code a request error is recorded under in a `CommandResult`; `None` for faults.
+    pub fn command_code(&self) -> Option<Code> {
+        Some(match self {
+            StoreError::Compacted { .. } => Code::Compacted,
+            StoreError::FutureRevision { .. } => Code::FutureRevision,
+            StoreError::KeyNotFound => Code::KeyNotFound,
+            StoreError::LeaseNotFound => Code::LeaseNotFound,
+            StoreError::LeaseExists => Code::LeaseExists,
+            StoreError::LeaseTtlTooLarge => Code::LeaseTtlTooLarge,
+            StoreError::DuplicateKey => Code::DuplicateKey,
+            StoreError::TooManyOps => Code::TooManyOps,
+            StoreError::InvalidArgument(_) => Code::InvalidArgument,
+            StoreError::SessionExpired { .. } => Code::SessionExpired,
+            StoreError::SessionSequence(_) => Code::SessionSequence,
+            StoreError::Rocks(_)
+            | StoreError::Corrupt(_)
+            | StoreError::Io { .. }
+            | StoreError::DataDir(_) => return None,
+        })
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        StoreError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn decode(what: &str, err: prost::DecodeError) -> Self {
+        StoreError::Corrupt(format!("{what} did not decode: {err}"))
+    }
+}
+
+impl From<StoreError> for std::io::Error {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Io { source, .. } => source,
+            other => std::io::Error::other(other.to_string()),
+        }
+    }
+}
+
+/// Shorthand used throughout the crate.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -1,0 +1,33 @@
+//! Vane's durable, deterministic core: the Raft log and the replicated state machine, on
+//! RocksDB.
+//!
+//! * [`data_dir`]: the data directory's layout, format version and exclusive lock.
+//! * [`raft`]: the openraft adapters (type config, log store, state machine, conversions).
+//! * [`state_machine`]: the state machine — apply, reads, snapshots.
+//! * `mvcc`: the versioned keyspace with etcd's semantics; `lease` and `session`: leases
+//!   and exactly-once client sessions as replicated state.
+//!
+//! Nothing here reads a clock during apply, draws a random number, or touches the
+//! network: every node that applies the same log reaches the same bytes.
+
+pub mod data_dir;
+mod db;
+pub mod error;
+mod lease;
+mod mvcc;
+pub mod raft;
+mod session;
+pub mod state_machine;
+
+pub use data_dir::{DataDir, FORMAT_VERSION};
+pub use error::StoreError;
+pub use lease::LEASE_TTL_MAX_SECONDS;
+pub use mvcc::Limits;
+pub use mvcc::events::EventPage;
+pub use mvcc::range::Revisions;
+pub use mvcc::txn::{
+    check_delete_request, check_put_request, check_range_request, check_txn_request,
+};
+pub use session::{SESSION_TTL_MAX_MS, SESSION_TTL_MIN_MS, SESSION_UNACKED_MAX};
+pub use state_machine::snapshot::SnapshotFile;
+pub use state_machine::{Applied, ApplyItem, ApplyPayload, StateMachine};

@@ -1,0 +1,153 @@
+//! Puts and deletes inside one revision.
+//!
+//! A [`WriteTxn`] is one mutating request: all of its changes share the revision after the
+//! current one (each with its own sub-index, in order), and the revision advances only if
+//! something changed, as etcd's does. Reads through the txn see its own earlier writes.
+
+use prost::Message;
+use vane_proto::mvccpb::KeyValue;
+use vane_proto::storage::RevisionEvent;
+
+use super::KeyRange;
+use super::keys::{history_key, id_suffix_key, revision_key};
+use super::range::{Revisions, get_current, visit_live};
+use crate::db::{BatchView, Cf, Reader};
+use crate::error::Result;
+
+/// One mutating request in progress over a batch.
+pub(crate) struct WriteTxn<'v, 'db> {
+    view: &'v mut BatchView<'db>,
+    begin: Revisions,
+    changes: u32,
+}
+
+impl<'v, 'db> WriteTxn<'v, 'db> {
+    pub(crate) fn new(view: &'v mut BatchView<'db>, begin: Revisions) -> Self {
+        WriteTxn {
+            view,
+            begin,
+            changes: 0,
+        }
+    }
+
+    /// The revision this request's changes are written at.
+    pub(crate) fn write_revision(&self) -> i64 {
+        self.begin.current + 1
+    }
+
+    /// The revision a read inside this request sees: its own writes included.
+    pub(crate) fn revisions(&self) -> Revisions {
+        Revisions {
+            current: if self.changes > 0 {
+                self.begin.current + 1
+            } else {
+                self.begin.current
+            },
+            compacted: self.begin.compacted,
+        }
+    }
+
+    pub(crate) fn reader(&self) -> &dyn Reader {
+        &*self.view
+    }
+
+    pub(crate) fn view(&mut self) -> &mut BatchView<'db> {
+        self.view
+    }
+
+    fn record_event(&mut self, key: &[u8], deleted: bool) {
+        let event = RevisionEvent {
+            key: key.to_vec(),
+            deleted,
+        };
+        let at = revision_key(self.write_revision(), self.changes);
+        self.view.put(Cf::Revisions, &at, event.encode_to_vec());
+        self.changes += 1;
+    }
+
+    fn detach_lease(&mut self, lease: i64, key: &[u8]) {
+        if lease != 0 {
+            self.view
+                .delete(Cf::LeaseKeys, &id_suffix_key(lease as u64, key));
+        }
+    }
+
+    /// Writes `value` at `key` with `lease` and returns the previous key-value. The caller
+    /// has checked that the lease exists.
+    pub(crate) fn put(
+        &mut self,
+        key: &[u8],
+        value: Vec<u8>,
+        lease: i64,
+    ) -> Result<Option<KeyValue>> {
+        let previous = get_current(&*self.view, key)?;
+        let revision = self.write_revision();
+        let kv = KeyValue {
+            key: key.to_vec(),
+            create_revision: previous.as_ref().map_or(revision, |p| p.create_revision),
+            mod_revision: revision,
+            version: previous.as_ref().map_or(1, |p| p.version + 1),
+            value,
+            lease,
+        };
+        let encoded = kv.encode_to_vec();
+        self.view
+            .put(Cf::KvHistory, &history_key(key, revision), encoded.clone());
+        self.view.put(Cf::Kv, key, encoded);
+        if let Some(previous) = &previous
+            && previous.lease != lease
+        {
+            self.detach_lease(previous.lease, key);
+        }
+        if lease != 0 {
+            self.view
+                .put(Cf::LeaseKeys, &id_suffix_key(lease as u64, key), Vec::new());
+        }
+        self.record_event(key, false);
+        Ok(previous)
+    }
+
+    /// Deletes every live key in `keys` and returns what was deleted, in key order.
+    pub(crate) fn delete_range(&mut self, keys: &KeyRange) -> Result<Vec<KeyValue>> {
+        let mut doomed = Vec::new();
+        let current = self.revisions().current;
+        visit_live(&*self.view, keys, current, current, &mut |kv| {
+            doomed.push(kv);
+            Ok(true)
+        })?;
+        let revision = self.write_revision();
+        for kv in &doomed {
+            let tombstone = KeyValue {
+                key: kv.key.clone(),
+                mod_revision: revision,
+                ..Default::default()
+            };
+            self.view.put(
+                Cf::KvHistory,
+                &history_key(&kv.key, revision),
+                tombstone.encode_to_vec(),
+            );
+            self.view.delete(Cf::Kv, &kv.key);
+            self.detach_lease(kv.lease, &kv.key);
+            self.record_event(&kv.key, true);
+        }
+        Ok(doomed)
+    }
+
+    /// The revisions after this request: the next one if it changed anything.
+    pub(crate) fn finish(self) -> Revisions {
+        self.revisions()
+    }
+}
+
+/// Decodes every key attached to `lease` (their `lease_keys` records), in key order.
+pub(crate) fn keys_of_lease(reader: &dyn Reader, lease: i64) -> Result<Vec<Vec<u8>>> {
+    let mut keys = Vec::new();
+    let from = super::keys::id_key(lease as u64);
+    let to = super::keys::id_end(lease as u64);
+    reader.scan(Cf::LeaseKeys, &from, Some(&to), &mut |k, _| {
+        keys.push(k[8..].to_vec());
+        Ok(true)
+    })?;
+    Ok(keys)
+}

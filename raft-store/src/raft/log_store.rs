@@ -1,0 +1,335 @@
+//! The Raft log on RocksDB: openraft's `RaftLogStorage` and `RaftLogReader`.
+//!
+//! Durability, and why it holds:
+//! * Entries, the vote and the committed id share one RocksDB and so one write-ahead log,
+//!   which is written in call order. Syncing the WAL makes everything written before the
+//!   sync durable, so a vote and the entries around it can never become durable in the
+//!   other order.
+//! * `append` writes its entries (readable at once) and hands the callback to the
+//!   *syncer*, a thread that syncs the WAL and only then reports the entries flushed.
+//!   Whatever is waiting when a sync starts rides on it: group commit, one fsync for many
+//!   appends. `save_vote` and `save_committed` wait for a sync the same way.
+//! * Truncation deletes a suffix and purge a prefix (recording the last purged id in the
+//!   same batch), so the log never has a hole.
+
+use std::fmt::Debug;
+use std::io;
+use std::ops::{Bound, RangeBounds};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use openraft::storage::{IOFlushed, RaftLogStorage};
+use openraft::{LogState, OptionalSend, RaftLogReader};
+use prost::Message;
+use rocksdb::{ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch};
+use vane_proto::raft as pb;
+
+use super::convert::{
+    entry_from_pb, entry_to_pb, log_id_from_pb, log_id_to_pb, vote_from_pb, vote_to_pb,
+};
+use super::types::{RaftEntry, RaftLogId, RaftVote, TypeConfig};
+use crate::error::StoreError;
+
+const CF_LOG: &str = "log";
+const CF_META: &str = "meta";
+const KEY_VOTE: &[u8] = b"vote";
+const KEY_COMMITTED: &[u8] = b"committed";
+const KEY_LAST_PURGED: &[u8] = b"last_purged";
+
+/// Syncs waiting before the syncer applies backpressure to appenders.
+const SYNC_QUEUE_MAX: usize = 4096;
+
+enum SyncWaiter {
+    Flushed(IOFlushed<TypeConfig>),
+    Done(tokio::sync::oneshot::Sender<io::Result<()>>),
+}
+
+impl SyncWaiter {
+    fn complete(self, result: &Result<(), rocksdb::Error>) {
+        let result = result
+            .as_ref()
+            .map(|_| ())
+            .map_err(|e| io::Error::other(format!("syncing the Raft log failed: {e}")));
+        match self {
+            SyncWaiter::Flushed(callback) => callback.io_completed(result),
+            SyncWaiter::Done(tx) => {
+                let _ = tx.send(result);
+            }
+        }
+    }
+}
+
+struct LogDb {
+    db: Arc<DB>,
+    sync_tx: Option<mpsc::SyncSender<SyncWaiter>>,
+    syncer: Option<JoinHandle<()>>,
+}
+
+impl Drop for LogDb {
+    fn drop(&mut self) {
+        // Closing the queue ends the syncer; joining it releases its handle on the DB so
+        // the directory can be reopened as soon as the store is dropped.
+        self.sync_tx.take();
+        if let Some(handle) = self.syncer.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// The Raft log of one node. Cheap to clone: clones share the database and the syncer.
+#[derive(Clone)]
+pub struct LogStore {
+    inner: Arc<LogDb>,
+}
+
+fn io_err(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+fn index_key(index: u64) -> [u8; 8] {
+    index.to_be_bytes()
+}
+
+fn run_syncer(db: Arc<DB>, queue: mpsc::Receiver<SyncWaiter>) {
+    while let Ok(first) = queue.recv() {
+        let mut waiters = vec![first];
+        while let Ok(more) = queue.try_recv() {
+            waiters.push(more);
+        }
+        let result = db.flush_wal(true);
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "fsync of the Raft log failed; this node stops acknowledging writes");
+        }
+        for waiter in waiters {
+            waiter.complete(&result);
+        }
+    }
+}
+
+impl LogStore {
+    /// Opens (creating if needed) the log at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        options.set_keep_log_file_num(4);
+        options.set_max_total_wal_size(128 << 20);
+        let cfs =
+            [CF_LOG, CF_META].map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+        let db = Arc::new(DB::open_cf_descriptors(&options, path, cfs)?);
+        let (sync_tx, queue) = mpsc::sync_channel(SYNC_QUEUE_MAX);
+        let syncer_db = db.clone();
+        let syncer = std::thread::Builder::new()
+            .name("raft-log-sync".into())
+            .spawn(move || run_syncer(syncer_db, queue))
+            .map_err(|e| StoreError::io("start the Raft log syncer thread", e))?;
+        Ok(LogStore {
+            inner: Arc::new(LogDb {
+                db,
+                sync_tx: Some(sync_tx),
+                syncer: Some(syncer),
+            }),
+        })
+    }
+
+    fn db(&self) -> &DB {
+        &self.inner.db
+    }
+
+    fn cf(&self, name: &str) -> io::Result<&rocksdb::ColumnFamily> {
+        self.db()
+            .cf_handle(name)
+            .ok_or_else(|| io_err(format!("column family {name} is missing from the Raft log")))
+    }
+
+    fn enqueue_sync(&self, waiter: SyncWaiter) -> io::Result<()> {
+        let tx = self
+            .inner
+            .sync_tx
+            .as_ref()
+            .ok_or_else(|| io_err("the Raft log is closing"))?;
+        tx.send(waiter)
+            .map_err(|_| io_err("the Raft log syncer has stopped"))
+    }
+
+    async fn wait_for_sync(&self) -> io::Result<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.enqueue_sync(SyncWaiter::Done(tx))?;
+        rx.await
+            .map_err(|_| io_err("the Raft log syncer stopped before syncing"))?
+    }
+
+    fn get_meta<M: Message + Default>(&self, key: &[u8]) -> io::Result<Option<M>> {
+        let Some(bytes) = self.db().get_cf(self.cf(CF_META)?, key).map_err(io_err)? else {
+            return Ok(None);
+        };
+        M::decode(bytes.as_slice())
+            .map(Some)
+            .map_err(|e| io_err(StoreError::decode("Raft log meta", e)))
+    }
+
+    fn last_purged(&self) -> io::Result<Option<RaftLogId>> {
+        Ok(self
+            .get_meta::<pb::LogId>(KEY_LAST_PURGED)?
+            .map(|l| log_id_from_pb(&l)))
+    }
+
+    fn read_entries(&self, start: u64, end: Bound<u64>) -> io::Result<Vec<RaftEntry>> {
+        let mut entries = Vec::new();
+        let iter = self.db().iterator_cf(
+            self.cf(CF_LOG)?,
+            IteratorMode::From(&index_key(start), Direction::Forward),
+        );
+        for item in iter {
+            let (key, value) = item.map_err(io_err)?;
+            let index = u64::from_be_bytes(
+                key.as_ref()
+                    .try_into()
+                    .map_err(|_| io_err("log key is not 8 bytes"))?,
+            );
+            let past_end = match end {
+                Bound::Included(e) => index > e,
+                Bound::Excluded(e) => index >= e,
+                Bound::Unbounded => false,
+            };
+            if past_end {
+                break;
+            }
+            let entry = pb::Entry::decode(value.as_ref())
+                .map_err(|e| io_err(StoreError::decode("log entry", e)))?;
+            let entry = entry_from_pb(entry).map_err(io_err)?;
+            if entry.log_id.index != index {
+                return Err(io_err(format!(
+                    "log entry stored at index {index} says it is {}",
+                    entry.log_id.index
+                )));
+            }
+            entries.push(entry);
+        }
+        Ok(entries)
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<RaftEntry>, io::Error> {
+        let start = match range.start_bound() {
+            Bound::Included(s) => *s,
+            Bound::Excluded(s) => s.saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        self.read_entries(start, range.end_bound().cloned())
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<RaftVote>, io::Error> {
+        Ok(self
+            .get_meta::<pb::Vote>(KEY_VOTE)?
+            .map(|v| vote_from_pb(&v)))
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, io::Error> {
+        let last_purged_log_id = self.last_purged()?;
+        let mut last = self.db().iterator_cf(self.cf(CF_LOG)?, IteratorMode::End);
+        let last_log_id = match last.next() {
+            Some(item) => {
+                let (_, value) = item.map_err(io_err)?;
+                let entry = pb::Entry::decode(value.as_ref())
+                    .map_err(|e| io_err(StoreError::decode("log entry", e)))?;
+                entry.log_id.as_ref().map(log_id_from_pb)
+            }
+            None => last_purged_log_id,
+        };
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &RaftVote) -> Result<(), io::Error> {
+        self.db()
+            .put_cf(
+                self.cf(CF_META)?,
+                KEY_VOTE,
+                vote_to_pb(vote).encode_to_vec(),
+            )
+            .map_err(io_err)?;
+        self.wait_for_sync().await
+    }
+
+    async fn save_committed(&mut self, committed: Option<RaftLogId>) -> Result<(), io::Error> {
+        let Some(committed) = committed else {
+            return Ok(());
+        };
+        self.db()
+            .put_cf(
+                self.cf(CF_META)?,
+                KEY_COMMITTED,
+                log_id_to_pb(&committed).encode_to_vec(),
+            )
+            .map_err(io_err)?;
+        self.wait_for_sync().await
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<RaftLogId>, io::Error> {
+        Ok(self
+            .get_meta::<pb::LogId>(KEY_COMMITTED)?
+            .map(|l| log_id_from_pb(&l)))
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: IOFlushed<TypeConfig>,
+    ) -> Result<(), io::Error>
+    where
+        I: IntoIterator<Item = RaftEntry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let cf = self.cf(CF_LOG)?;
+        let mut batch = WriteBatch::default();
+        for entry in entries {
+            batch.put_cf(
+                cf,
+                index_key(entry.log_id.index),
+                entry_to_pb(&entry).encode_to_vec(),
+            );
+        }
+        // Written now, so readers see the entries at once; reported flushed after the sync.
+        self.db().write(batch).map_err(io_err)?;
+        self.enqueue_sync(SyncWaiter::Flushed(callback))
+    }
+
+    async fn truncate_after(&mut self, last_log_id: Option<RaftLogId>) -> Result<(), io::Error> {
+        let from = last_log_id.map_or(0, |l| l.index + 1);
+        self.db()
+            .delete_range_cf(
+                self.cf(CF_LOG)?,
+                index_key(from).as_slice(),
+                [0xFF_u8; 9].as_slice(),
+            )
+            .map_err(io_err)
+    }
+
+    async fn purge(&mut self, log_id: RaftLogId) -> Result<(), io::Error> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            self.cf(CF_META)?,
+            KEY_LAST_PURGED,
+            log_id_to_pb(&log_id).encode_to_vec(),
+        );
+        batch.delete_range_cf(self.cf(CF_LOG)?, index_key(0), index_key(log_id.index + 1));
+        self.db().write(batch).map_err(io_err)
+    }
+}

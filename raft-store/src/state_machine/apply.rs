@@ -1,0 +1,185 @@
+//! Applying committed entries: one batch of entries, one RocksDB write.
+//!
+//! Every input comes from the entry: the command, its proposer's clock, the caller. No
+//! clock is read and nothing random is drawn here, so every node that applies the same
+//! log reaches the same state and the same results. A command refused by etcd's rules
+//! is rolled back to its savepoint and recorded as an error result: it changes nothing
+//! but its session's memory, so a retry gets the same refusal.
+
+use vane_proto::etcdserverpb::CompactionResponse;
+use vane_proto::etcdserverpb::ResponseHeader;
+use vane_proto::raft::command::Op;
+use vane_proto::raft::command_result::Result as Outcome;
+use vane_proto::raft::{Command, CommandError, CommandResult, LogId, SessionOpened};
+use vane_proto::storage::StateMachineMeta;
+
+use crate::db::BatchView;
+use crate::error::{Result, StoreError};
+use crate::lease;
+use crate::mvcc::range::Revisions;
+use crate::mvcc::write::WriteTxn;
+use crate::mvcc::{Limits, compaction, txn};
+use crate::session::{self, Admission};
+
+/// The writes and counters of one batch in progress.
+pub(crate) struct ApplyBatch<'db> {
+    pub(crate) view: BatchView<'db>,
+    pub(crate) meta: StateMachineMeta,
+    limits: Limits,
+}
+
+impl<'db> ApplyBatch<'db> {
+    pub(crate) fn new(view: BatchView<'db>, meta: StateMachineMeta, limits: Limits) -> Self {
+        ApplyBatch { view, meta, limits }
+    }
+
+    fn revisions(&self) -> Revisions {
+        Revisions {
+            current: self.meta.revision,
+            compacted: self.meta.compact_revision,
+        }
+    }
+
+    /// Records that the entry at `log_id` has been applied.
+    pub(crate) fn advance(&mut self, log_id: &LogId) {
+        if let Some(previous) = &self.meta.last_applied {
+            assert!(
+                log_id.index > previous.index,
+                "applied log index must only grow: {} after {}",
+                log_id.index,
+                previous.index
+            );
+        }
+        self.meta.last_applied = Some(*log_id);
+    }
+
+    /// Applies one command of the entry at `log_index` and returns its result. Only a
+    /// storage failure is an `Err`; etcd-rule refusals are results.
+    pub(crate) fn apply_command(
+        &mut self,
+        log_index: u64,
+        command: &Command,
+    ) -> Result<CommandResult> {
+        let now_ms = self.meta.log_time_ms.max(command.proposed_at_ms);
+        self.meta.log_time_ms = now_ms;
+
+        let mut session = None;
+        if command.session_id != 0 {
+            match session::admit(&mut self.view, command, now_ms) {
+                Ok(Admission::Fresh(after)) => session = Some(after),
+                Ok(Admission::Duplicate(result)) => return Ok(result),
+                Err(e) if e.is_request_error() => return self.refused(e),
+                Err(e) => return Err(e),
+            }
+        }
+
+        let savepoint = self.view.savepoint();
+        let revisions_before = self.revisions();
+        let result = match self.execute(log_index, command, now_ms) {
+            Ok(result) => result,
+            Err(e) if e.is_request_error() => {
+                self.view.rollback_to(savepoint);
+                self.meta.revision = revisions_before.current;
+                self.meta.compact_revision = revisions_before.compacted;
+                self.refused(e)?
+            }
+            Err(e) => return Err(e),
+        };
+        assert!(
+            self.meta.revision >= revisions_before.current,
+            "the revision must never go backwards"
+        );
+
+        if let Some(after) = session {
+            let before = session::get(&self.view, command.session_id)?.ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "session {} vanished while applying",
+                    command.session_id
+                ))
+            })?;
+            session::remember(&mut self.view, &before, &after, command.sequence, &result);
+        }
+        Ok(result)
+    }
+
+    fn refused(&self, error: StoreError) -> Result<CommandResult> {
+        let code = error.command_code().ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "a storage failure is not a request outcome: {error}"
+            ))
+        })?;
+        Ok(CommandResult {
+            revision: self.meta.revision,
+            result: Some(Outcome::Error(CommandError {
+                code: code as i32,
+                message: error.to_string(),
+            })),
+        })
+    }
+
+    fn execute(&mut self, log_index: u64, command: &Command, now_ms: i64) -> Result<CommandResult> {
+        let revisions = self.revisions();
+        let outcome = match &command.op {
+            None => {
+                return Err(StoreError::InvalidArgument(
+                    "vane: command carries no operation".into(),
+                ));
+            }
+            Some(Op::Put(request)) => {
+                txn::check_put_request(request)?;
+                let mut write = WriteTxn::new(&mut self.view, revisions);
+                let response = txn::put(&mut write, request)?;
+                self.meta.revision = write.finish().current;
+                Outcome::Put(response)
+            }
+            Some(Op::DeleteRange(request)) => {
+                txn::check_delete_request(request)?;
+                let mut write = WriteTxn::new(&mut self.view, revisions);
+                let response = txn::delete_range(&mut write, request)?;
+                self.meta.revision = write.finish().current;
+                Outcome::DeleteRange(response)
+            }
+            Some(Op::Txn(request)) => {
+                txn::check_txn_request(request, self.limits)?;
+                let mut write = WriteTxn::new(&mut self.view, revisions);
+                let response = txn::txn(&mut write, request)?;
+                self.meta.revision = write.finish().current;
+                Outcome::Txn(response)
+            }
+            Some(Op::Compaction(request)) => {
+                compaction::compact(&mut self.view, revisions, request.revision)?;
+                self.meta.compact_revision = request.revision;
+                Outcome::Compaction(CompactionResponse {
+                    header: Some(ResponseHeader {
+                        revision: revisions.current,
+                        ..Default::default()
+                    }),
+                })
+            }
+            Some(Op::LeaseGrant(request)) => Outcome::LeaseGrant(lease::grant(
+                &mut self.view,
+                request,
+                log_index,
+                now_ms,
+                revisions.current,
+            )?),
+            Some(Op::LeaseRevoke(request)) => {
+                let mut write = WriteTxn::new(&mut self.view, revisions);
+                let response = lease::revoke(&mut write, request.id)?;
+                self.meta.revision = write.finish().current;
+                Outcome::LeaseRevoke(response)
+            }
+            Some(Op::OpenSession(request)) => Outcome::SessionOpened(SessionOpened {
+                session_id: session::open(&mut self.view, log_index, request.ttl_ms, now_ms),
+            }),
+            Some(Op::CloseSession(request)) => {
+                session::close(&mut self.view, request.session_id)?;
+                Outcome::SessionClosed(Default::default())
+            }
+        };
+        Ok(CommandResult {
+            revision: self.meta.revision,
+            result: Some(outcome),
+        })
+    }
+}

@@ -1,0 +1,434 @@
+//! The replicated state machine: the MVCC keyspace, leases and sessions of one node, what
+//! it has applied, and its snapshots.
+//!
+//! Ownership: the live RocksDB handle sits behind a `std::sync::RwLock`, held only long
+//! enough to clone the `Arc` (readers) or to swap in a freshly installed generation
+//! (snapshot install), never across I/O. Apply and install are called by one task (the
+//! Raft core); reads come from any task and see whole batches, through a RocksDB
+//! snapshot.
+
+pub(crate) mod apply;
+pub mod snapshot;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+
+use prost::Message;
+use rocksdb::DB;
+use tokio::sync::watch;
+use vane_proto::etcdserverpb::{RangeRequest, RangeResponse};
+use vane_proto::raft::{Command, CommandResult, LogId, Membership, StoredMembership};
+use vane_proto::storage::{Lease, Session, SnapshotHeader, StateMachineMeta};
+
+use self::apply::ApplyBatch;
+use self::snapshot::SnapshotFile;
+use crate::data_dir::{DataDir, FORMAT_VERSION, sync_dir};
+use crate::db::{BatchView, Cf, Reader, SnapshotReader, open_state_machine_db};
+use crate::error::{Result, StoreError};
+use crate::mvcc::events::{self, EventPage};
+use crate::mvcc::range::Revisions;
+use crate::mvcc::{Limits, hash, range};
+
+const META_KEY: &[u8] = b"state";
+const CURRENT_SNAPSHOT: &str = "current.snap";
+/// Records written per RocksDB batch while installing a snapshot: bounds install memory.
+const INSTALL_BATCH_RECORDS: usize = 4096;
+
+/// One entry to apply, in storage terms (the openraft adapter converts to this).
+#[derive(Clone, Debug)]
+pub struct ApplyItem {
+    /// The entry's log id.
+    pub log_id: LogId,
+    /// What it carries.
+    pub payload: ApplyPayload,
+}
+
+/// What an entry carries.
+#[derive(Clone, Debug)]
+pub enum ApplyPayload {
+    /// A leader's no-op at the start of its term.
+    Blank,
+    /// A client command.
+    Command(Command),
+    /// A new cluster membership.
+    Membership(Membership),
+}
+
+/// How far the state machine has applied: published after every batch so that reads
+/// waiting for a read index, and watchers, wake up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Index of the last applied log entry (0 before any).
+    pub log_index: u64,
+    /// Store revision after it.
+    pub revision: i64,
+}
+
+struct Live {
+    generation: u64,
+    db: Arc<DB>,
+}
+
+/// The state machine of one node.
+pub struct StateMachine {
+    dir: Arc<DataDir>,
+    live: RwLock<Live>,
+    limits: Limits,
+    applied: watch::Sender<Applied>,
+    // Serialises writers of `snapshots/current.snap` (a build racing an install).
+    snapshot_files: Mutex<()>,
+}
+
+fn empty_meta() -> StateMachineMeta {
+    StateMachineMeta {
+        revision: 1,
+        ..Default::default()
+    }
+}
+
+fn read_meta(reader: &dyn Reader) -> Result<StateMachineMeta> {
+    match reader.get(Cf::Meta, META_KEY)? {
+        Some(bytes) => StateMachineMeta::decode(bytes.as_slice())
+            .map_err(|e| StoreError::decode("state machine meta", e)),
+        None => Ok(empty_meta()),
+    }
+}
+
+fn applied_of(meta: &StateMachineMeta) -> Applied {
+    Applied {
+        log_index: meta.last_applied.map_or(0, |l| l.index),
+        revision: meta.revision,
+    }
+}
+
+impl StateMachine {
+    /// Opens the live generation of `dir`'s state machine, creating the first one for a
+    /// new directory and removing what an interrupted install left behind.
+    pub fn open(dir: Arc<DataDir>, limits: Limits) -> Result<Self> {
+        let generation = match dir.current_generation()? {
+            Some(g) => g,
+            None => {
+                let g = 1;
+                open_state_machine_db(&dir.generation_path(g))?;
+                dir.set_current_generation(g)?;
+                g
+            }
+        };
+        dir.remove_other_generations(generation)?;
+        let db = open_state_machine_db(&dir.generation_path(generation))?;
+        let meta = read_meta(&SnapshotReader::new(&db))?;
+        let (applied, _) = watch::channel(applied_of(&meta));
+        Ok(StateMachine {
+            dir,
+            live: RwLock::new(Live { generation, db }),
+            limits,
+            applied,
+            snapshot_files: Mutex::new(()),
+        })
+    }
+
+    fn db(&self) -> Arc<DB> {
+        match self.live.read() {
+            Ok(live) => live.db.clone(),
+            Err(poisoned) => poisoned.into_inner().db.clone(),
+        }
+    }
+
+    /// The applied log id, membership and counters, as last committed.
+    pub fn meta(&self) -> Result<StateMachineMeta> {
+        let db = self.db();
+        read_meta(&SnapshotReader::new(&db))
+    }
+
+    /// Follows how far this node has applied.
+    pub fn subscribe(&self) -> watch::Receiver<Applied> {
+        self.applied.subscribe()
+    }
+
+    /// How far this node has applied, now.
+    pub fn applied(&self) -> Applied {
+        *self.applied.borrow()
+    }
+
+    /// Serves a Range from the applied state.
+    pub fn range(&self, request: &RangeRequest) -> Result<RangeResponse> {
+        crate::mvcc::txn::check_range_request(request)?;
+        let db = self.db();
+        let reader = SnapshotReader::new(&db);
+        let meta = read_meta(&reader)?;
+        range::range(&reader, request, revisions_of(&meta))
+    }
+
+    /// The current and compacted revisions.
+    pub fn revisions(&self) -> Result<Revisions> {
+        Ok(revisions_of(&self.meta()?))
+    }
+
+    /// HashKV at `revision` (0 for current): the hash, the compacted revision and the
+    /// current revision, all from one snapshot.
+    pub fn hash_kv(&self, revision: i64) -> Result<(u32, i64, i64)> {
+        let db = self.db();
+        let reader = SnapshotReader::new(&db);
+        let meta = read_meta(&reader)?;
+        let revisions = revisions_of(&meta);
+        let at = revisions.resolve(revision)?;
+        let hash = hash::hash_kv(&reader, at, revisions.compacted)?;
+        Ok((hash, revisions.compacted, revisions.current))
+    }
+
+    /// Events from revision `from` on, for a watch replaying history: at least
+    /// `events_min_page` of them unless history ends first, whole revisions only.
+    pub fn events_since(
+        &self,
+        from: i64,
+        events_min_page: usize,
+        with_prev_kv: bool,
+    ) -> Result<EventPage> {
+        let db = self.db();
+        let reader = SnapshotReader::new(&db);
+        let meta = read_meta(&reader)?;
+        events::events_since(
+            &reader,
+            revisions_of(&meta),
+            from,
+            events_min_page,
+            with_prev_kv,
+        )
+    }
+
+    /// The lease with `id`, if it exists.
+    pub fn lease(&self, id: i64) -> Result<Option<Lease>> {
+        let db = self.db();
+        crate::lease::get(&SnapshotReader::new(&db), id)
+    }
+
+    /// Every lease.
+    pub fn leases(&self) -> Result<Vec<Lease>> {
+        let db = self.db();
+        crate::lease::list(&SnapshotReader::new(&db))
+    }
+
+    /// The keys attached to lease `id`.
+    pub fn lease_keys(&self, id: i64) -> Result<Vec<Vec<u8>>> {
+        let db = self.db();
+        crate::mvcc::write::keys_of_lease(&SnapshotReader::new(&db), id)
+    }
+
+    /// A client session's stored state.
+    pub fn session(&self, id: u64) -> Result<Option<Session>> {
+        let db = self.db();
+        crate::session::get(&SnapshotReader::new(&db), id)
+    }
+
+    /// Applies `items` in order as one RocksDB write, with the last applied log id and
+    /// membership, and returns one result per item.
+    pub fn apply(&self, items: &[ApplyItem]) -> Result<Vec<CommandResult>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let db = self.db();
+        let meta = read_meta(&SnapshotReader::new(&db))?;
+        let mut batch = ApplyBatch::new(BatchView::new(&db), meta, self.limits);
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            let result = match &item.payload {
+                ApplyPayload::Blank => CommandResult {
+                    revision: batch.meta.revision,
+                    result: None,
+                },
+                ApplyPayload::Command(command) => {
+                    batch.apply_command(item.log_id.index, command)?
+                }
+                ApplyPayload::Membership(membership) => {
+                    batch.meta.membership = Some(StoredMembership {
+                        log_id: Some(item.log_id),
+                        membership: Some(membership.clone()),
+                    });
+                    CommandResult {
+                        revision: batch.meta.revision,
+                        result: None,
+                    }
+                }
+            };
+            batch.advance(&item.log_id);
+            results.push(result);
+        }
+        let meta = batch.meta.clone();
+        let mut view = batch.view;
+        view.put(Cf::Meta, META_KEY, meta.encode_to_vec());
+        db.write(view.into_write_batch()?)?;
+        self.applied.send_replace(applied_of(&meta));
+        Ok(results)
+    }
+
+    /// Builds a snapshot of the applied state and makes it the current one.
+    pub fn build_snapshot(&self) -> Result<SnapshotFile> {
+        let db = self.db();
+        // The log may be purged up to this snapshot; the state it covers must be durable.
+        db.flush_wal(true)?;
+        let reader = SnapshotReader::new(&db);
+        let meta = read_meta(&reader)?;
+        let last = meta.last_applied.unwrap_or_default();
+        let created_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let header = SnapshotHeader {
+            format_version: FORMAT_VERSION,
+            snapshot_id: format!("{}-{}-{}", last.term, last.index, created_ms),
+            meta: Some(meta),
+        };
+        let dir = self.dir.snapshots_path();
+        let tmp = dir.join(format!("build-{}.tmp", header.snapshot_id));
+        snapshot::write(&reader, &header, &tmp)?;
+        drop(reader);
+        self.make_current_snapshot(&tmp, header, true)
+    }
+
+    fn make_current_snapshot(
+        &self,
+        from: &Path,
+        header: SnapshotHeader,
+        owned: bool,
+    ) -> Result<SnapshotFile> {
+        let _guard = self
+            .snapshot_files
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let dir = self.dir.snapshots_path();
+        let current = dir.join(CURRENT_SNAPSHOT);
+        if let Some(existing) = self.current_snapshot()? {
+            let index = |h: &SnapshotHeader| {
+                h.meta
+                    .as_ref()
+                    .and_then(|m| m.last_applied)
+                    .map_or(0, |l| l.index)
+            };
+            if index(&existing.header) > index(&header) {
+                // A newer snapshot was installed while this one was built: keep it.
+                if owned {
+                    let _ = std::fs::remove_file(from);
+                }
+                return Ok(existing);
+            }
+        }
+        if owned {
+            std::fs::rename(from, &current)
+                .map_err(|e| StoreError::io(format!("rename {} to current", from.display()), e))?;
+        } else if from != current {
+            let tmp = dir.join("copy.tmp");
+            std::fs::copy(from, &tmp)
+                .map_err(|e| StoreError::io(format!("copy snapshot {}", from.display()), e))?;
+            File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| StoreError::io("fsync copied snapshot", e))?;
+            std::fs::rename(&tmp, &current)
+                .map_err(|e| StoreError::io("rename copied snapshot to current", e))?;
+        }
+        sync_dir(&dir)?;
+        Ok(SnapshotFile {
+            path: current,
+            header,
+        })
+    }
+
+    /// The most recent snapshot built or installed here, if any.
+    pub fn current_snapshot(&self) -> Result<Option<SnapshotFile>> {
+        let path = self.dir.snapshots_path().join(CURRENT_SNAPSHOT);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let header = snapshot::read(&path, &mut |_, _| Ok(()))?;
+        Ok(Some(SnapshotFile { path, header }))
+    }
+
+    /// Replaces the whole state with the snapshot at `path`, atomically: the snapshot is
+    /// loaded into a new generation, which becomes live by one rename. A crash at any
+    /// point leaves the old state or the new one. The file is checked end to end first.
+    pub fn install_snapshot(&self, path: &Path) -> Result<SnapshotFile> {
+        let header = snapshot::read(path, &mut |_, _| Ok(()))?;
+        let meta = header
+            .meta
+            .clone()
+            .ok_or_else(|| StoreError::Corrupt("snapshot header has no meta".into()))?;
+
+        let generation = {
+            let live = self.live.read().unwrap_or_else(|p| p.into_inner());
+            live.generation + 1
+        };
+        let new_path = self.dir.generation_path(generation);
+        if new_path.exists() {
+            std::fs::remove_dir_all(&new_path)
+                .map_err(|e| StoreError::io(format!("remove {}", new_path.display()), e))?;
+        }
+        let db = open_state_machine_db(&new_path)?;
+        let mut batch = rocksdb::WriteBatch::default();
+        let mut pending = 0usize;
+        snapshot::read(path, &mut |cf, record| {
+            let handle = db.cf_handle(cf.name()).ok_or_else(|| {
+                StoreError::Corrupt(format!("column family {} missing", cf.name()))
+            })?;
+            batch.put_cf(handle, &record.key, &record.value);
+            pending += 1;
+            if pending >= INSTALL_BATCH_RECORDS {
+                db.write(std::mem::take(&mut batch))?;
+                pending = 0;
+            }
+            Ok(())
+        })?;
+        let meta_cf = db
+            .cf_handle(Cf::Meta.name())
+            .ok_or_else(|| StoreError::Corrupt("meta column family missing".into()))?;
+        batch.put_cf(meta_cf, META_KEY, meta.encode_to_vec());
+        db.write(batch)?;
+        db.flush_wal(true)?;
+        db.flush()?;
+
+        self.dir.set_current_generation(generation)?;
+        let old = {
+            let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
+            std::mem::replace(&mut *live, Live { generation, db })
+        };
+        self.applied.send_replace(applied_of(&meta));
+        drop(old);
+        // Readers may still hold the old generation; what is left is removed at next start.
+        let _ = self.dir.remove_other_generations(generation);
+
+        let owned = path.starts_with(self.dir.snapshots_path());
+        self.make_current_snapshot(path, header, owned)
+    }
+
+    /// Approximate bytes the state machine occupies on disk.
+    pub fn db_size_bytes(&self) -> u64 {
+        let db = self.db();
+        Cf::ALL
+            .iter()
+            .filter_map(|cf| db.cf_handle(cf.name()))
+            .filter_map(|h| {
+                db.property_int_value_cf(h, "rocksdb.total-sst-files-size")
+                    .ok()
+                    .flatten()
+            })
+            .sum()
+    }
+
+    /// Rewrites the database files to reclaim the space of deleted and compacted data
+    /// (etcd's Defragment).
+    pub fn compact_storage(&self) -> Result<()> {
+        let db = self.db();
+        for cf in Cf::ALL {
+            if let Some(handle) = db.cf_handle(cf.name()) {
+                db.compact_range_cf(handle, None::<&[u8]>, None::<&[u8]>);
+            }
+        }
+        Ok(())
+    }
+}
+
+use std::fs::File;
+
+fn revisions_of(meta: &StateMachineMeta) -> Revisions {
+    Revisions {
+        current: meta.revision,
+        compacted: meta.compact_revision,
+    }
+}

@@ -1,0 +1,198 @@
+//! Snapshot files: the whole state machine at one applied log id, in one stream.
+//!
+//! ```text
+//! "VANESNAP" | format version (u32 BE) | SnapshotHeader | SnapshotRecord* | end | CRC-32 (u32 BE)
+//! ```
+//! Header and records are length-delimited protobuf; `end` is a zero length. The CRC
+//! covers every byte before it, so a truncated or damaged transfer is refused before
+//! anything is installed. A file is built from one RocksDB snapshot, so the data, the
+//! applied log id, the membership and the revision counters in it always agree.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+use vane_proto::storage::{SnapshotHeader, SnapshotRecord};
+
+use crate::data_dir::FORMAT_VERSION;
+use crate::db::{Cf, Reader};
+use crate::error::{Result, StoreError};
+
+const MAGIC: &[u8; 8] = b"VANESNAP";
+
+/// Largest record a snapshot may hold: a bound on what a damaged length can make us allocate.
+const SNAPSHOT_RECORD_BYTES_MAX: usize = 64 << 20;
+
+/// A snapshot on disk and what its header says.
+#[derive(Clone, Debug)]
+pub struct SnapshotFile {
+    /// Where the file is.
+    pub path: PathBuf,
+    /// Its header: snapshot id and the state machine meta it was taken at.
+    pub header: SnapshotHeader,
+}
+
+struct CrcWriter<W: Write> {
+    inner: W,
+    crc: crc32fast::Hasher,
+}
+
+impl<W: Write> Write for CrcWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+struct CrcReader<R: Read> {
+    inner: R,
+    crc: crc32fast::Hasher,
+}
+
+impl<R: Read> Read for CrcReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+fn write_delimited(out: &mut impl Write, message: &impl Message) -> std::io::Result<()> {
+    out.write_all(&message.encode_length_delimited_to_vec())
+}
+
+/// Writes a snapshot of `reader` with `header` to `path`, fsynced.
+pub(crate) fn write(reader: &dyn Reader, header: &SnapshotHeader, path: &Path) -> Result<()> {
+    let ctx = |what: &str| format!("{what} snapshot {}", path.display());
+    let file = File::create(path).map_err(|e| StoreError::io(ctx("create"), e))?;
+    let mut out = CrcWriter {
+        inner: BufWriter::with_capacity(1 << 20, file),
+        crc: crc32fast::Hasher::new(),
+    };
+    let io = |e| StoreError::io(ctx("write"), e);
+    out.write_all(MAGIC).map_err(io)?;
+    out.write_all(&FORMAT_VERSION.to_be_bytes()).map_err(io)?;
+    write_delimited(&mut out, header).map_err(io)?;
+    for cf in Cf::ALL.into_iter().filter(|cf| *cf != Cf::Meta) {
+        reader.scan(cf, &[], None, &mut |key, value| {
+            let record = SnapshotRecord {
+                column_family: cf.name().to_string(),
+                key: key.to_vec(),
+                value: value.to_vec(),
+            };
+            write_delimited(&mut out, &record).map_err(io)?;
+            Ok(true)
+        })?;
+    }
+    out.write_all(&[0]).map_err(io)?;
+    let crc = out.crc.clone().finalize();
+    let mut inner = out.inner;
+    inner.write_all(&crc.to_be_bytes()).map_err(io)?;
+    let file = inner
+        .into_inner()
+        .map_err(|e| StoreError::io(ctx("flush"), e.into_error()))?;
+    file.sync_all()
+        .map_err(|e| StoreError::io(ctx("fsync"), e))?;
+    Ok(())
+}
+
+fn read_varint(input: &mut impl Read) -> std::io::Result<u64> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let mut byte = [0u8; 1];
+        input.read_exact(&mut byte)?;
+        value |= u64::from(byte[0] & 0x7F) << shift;
+        if byte[0] & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        "varint too long",
+    ))
+}
+
+fn read_message<M: Message + Default>(
+    input: &mut impl Read,
+    buffer: &mut Vec<u8>,
+) -> Result<Option<M>> {
+    let len = read_varint(input).map_err(|e| StoreError::io("read snapshot record length", e))?;
+    if len == 0 {
+        return Ok(None);
+    }
+    let len = usize::try_from(len).unwrap_or(usize::MAX);
+    if len > SNAPSHOT_RECORD_BYTES_MAX {
+        return Err(StoreError::Corrupt(format!(
+            "snapshot record of {len} bytes exceeds {SNAPSHOT_RECORD_BYTES_MAX}"
+        )));
+    }
+    buffer.resize(len, 0);
+    input
+        .read_exact(buffer)
+        .map_err(|e| StoreError::io("read snapshot record", e))?;
+    M::decode(buffer.as_slice())
+        .map(Some)
+        .map_err(|e| StoreError::decode("snapshot record", e))
+}
+
+/// Reads a snapshot file from start to end, checking its framing and checksum, and hands
+/// each record to `visit`. Returns the header. `visit` may be a no-op to only verify.
+pub(crate) fn read(
+    path: &Path,
+    visit: &mut dyn FnMut(Cf, SnapshotRecord) -> Result<()>,
+) -> Result<SnapshotHeader> {
+    let file = File::open(path)
+        .map_err(|e| StoreError::io(format!("open snapshot {}", path.display()), e))?;
+    let mut input = CrcReader {
+        inner: BufReader::with_capacity(1 << 20, file),
+        crc: crc32fast::Hasher::new(),
+    };
+    let corrupt = |what: &str| StoreError::Corrupt(format!("snapshot {}: {what}", path.display()));
+    let mut magic = [0u8; 8];
+    input
+        .read_exact(&mut magic)
+        .map_err(|_| corrupt("too short to be a snapshot"))?;
+    if &magic != MAGIC {
+        return Err(corrupt("not a Vane snapshot file"));
+    }
+    let mut version = [0u8; 4];
+    input
+        .read_exact(&mut version)
+        .map_err(|_| corrupt("truncated header"))?;
+    let version = u32::from_be_bytes(version);
+    if version != FORMAT_VERSION {
+        return Err(StoreError::DataDir(format!(
+            "snapshot {} has format version {version}; this vaned reads {FORMAT_VERSION}",
+            path.display()
+        )));
+    }
+    let mut buffer = Vec::new();
+    let header: SnapshotHeader =
+        read_message(&mut input, &mut buffer)?.ok_or_else(|| corrupt("missing header"))?;
+    while let Some(record) = read_message::<SnapshotRecord>(&mut input, &mut buffer)? {
+        let cf = Cf::from_name(&record.column_family)
+            .filter(|cf| *cf != Cf::Meta)
+            .ok_or_else(|| corrupt(&format!("unknown column family {:?}", record.column_family)))?;
+        visit(cf, record)?;
+    }
+    let computed = input.crc.clone().finalize();
+    let mut stored = [0u8; 4];
+    input
+        .inner
+        .read_exact(&mut stored)
+        .map_err(|_| corrupt("missing checksum: the transfer was cut short"))?;
+    if u32::from_be_bytes(stored) != computed {
+        return Err(corrupt("checksum mismatch: the file is damaged"));
+    }
+    let mut trailing = [0u8; 1];
+    if input.inner.read(&mut trailing).unwrap_or(0) != 0 {
+        return Err(corrupt("bytes after the checksum"));
+    }
+    Ok(header)
+}

@@ -1,0 +1,920 @@
+//! etcd's MVCC semantics, pinned against the real state machine on RocksDB. Where a
+//! behaviour is surprising, the comment cites what etcd does.
+
+mod common;
+
+use common::{Store, keys};
+use vane_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
+use vane_proto::etcdserverpb::range_request::{SortOrder, SortTarget};
+use vane_proto::etcdserverpb::request_op::Request;
+use vane_proto::etcdserverpb::response_op::Response;
+use vane_proto::etcdserverpb::{
+    CompactionRequest, Compare, DeleteRangeRequest, LeaseGrantRequest, LeaseRevokeRequest,
+    PutRequest, RangeRequest, RequestOp, TxnRequest,
+};
+use vane_proto::raft::command::Op;
+use vane_proto::raft::command_error::Code;
+use vane_proto::raft::command_result::Result as Outcome;
+use vane_proto::raft::{Command, OpenSession};
+use vane_raft_store::StoreError;
+
+fn prefix_end(prefix: &str) -> Vec<u8> {
+    let mut end = prefix.as_bytes().to_vec();
+    *end.last_mut().unwrap() += 1;
+    end
+}
+
+fn put_op(key: &str, value: &str) -> RequestOp {
+    RequestOp {
+        request: Some(Request::RequestPut(PutRequest {
+            key: key.into(),
+            value: value.into(),
+            ..Default::default()
+        })),
+    }
+}
+
+fn get_op(key: &str) -> RequestOp {
+    RequestOp {
+        request: Some(Request::RequestRange(RangeRequest {
+            key: key.into(),
+            ..Default::default()
+        })),
+    }
+}
+
+fn delete_op(key: &str, range_end: &str) -> RequestOp {
+    RequestOp {
+        request: Some(Request::RequestDeleteRange(DeleteRangeRequest {
+            key: key.into(),
+            range_end: range_end.into(),
+            prev_kv: false,
+        })),
+    }
+}
+
+fn compare(key: &str, target: CompareTarget, result: CompareResult, value: TargetUnion) -> Compare {
+    Compare {
+        result: result as i32,
+        target: target as i32,
+        key: key.into(),
+        target_union: Some(value),
+        range_end: Vec::new(),
+    }
+}
+
+#[test]
+fn revision_starts_at_one_and_each_put_is_one_revision() {
+    let mut s = Store::new();
+    assert_eq!(s.revision(), 1);
+    let r = s.put("foo", "bar");
+    assert_eq!(r.header.unwrap().revision, 2);
+    s.put("foo", "baz");
+    let kv = &s.get("foo").kvs[0];
+    assert_eq!((kv.create_revision, kv.mod_revision, kv.version), (2, 3, 2));
+    assert_eq!(kv.value, b"baz");
+    assert_eq!(s.revision(), 3);
+}
+
+#[test]
+fn delete_resets_version_and_a_new_put_recreates_the_key() {
+    let mut s = Store::new();
+    s.put("k", "1");
+    s.put("k", "2");
+    let deleted = s.delete("k", "", true).unwrap();
+    assert_eq!(deleted.deleted, 1);
+    assert_eq!(deleted.prev_kvs[0].value, b"2");
+    assert_eq!(s.revision(), 4);
+    assert!(s.get("k").kvs.is_empty());
+    s.put("k", "3");
+    let kv = &s.get("k").kvs[0];
+    assert_eq!((kv.create_revision, kv.mod_revision, kv.version), (5, 5, 1));
+}
+
+#[test]
+fn delete_of_nothing_does_not_advance_the_revision() {
+    let mut s = Store::new();
+    s.put("a", "1");
+    let r = s.delete("zzz", "", false).unwrap();
+    assert_eq!(r.deleted, 0);
+    assert_eq!(s.revision(), 2);
+}
+
+#[test]
+fn put_prev_kv_ignore_value_and_ignore_lease() {
+    let mut s = Store::new();
+    let first = s
+        .put_request(PutRequest {
+            key: "k".into(),
+            value: "v1".into(),
+            prev_kv: true,
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(first.prev_kv.is_none());
+    let second = s
+        .put_request(PutRequest {
+            key: "k".into(),
+            value: "v2".into(),
+            prev_kv: true,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(second.prev_kv.unwrap().value, b"v1");
+
+    let lease = match s
+        .apply(Op::LeaseGrant(LeaseGrantRequest { ttl: 60, id: 7 }))
+        .result
+    {
+        Some(Outcome::LeaseGrant(g)) => g.id,
+        other => panic!("{other:?}"),
+    };
+    s.put_request(PutRequest {
+        key: "k".into(),
+        value: "v3".into(),
+        lease,
+        ..Default::default()
+    })
+    .unwrap();
+    // ignore_value keeps the value and takes the new lease (none); ignore_lease keeps the lease.
+    s.put_request(PutRequest {
+        key: "k".into(),
+        ignore_lease: true,
+        value: "v4".into(),
+        ..Default::default()
+    })
+    .unwrap();
+    let kv = s.get("k").kvs.remove(0);
+    assert_eq!((kv.value.as_slice(), kv.lease), (&b"v4"[..], 7));
+    s.put_request(PutRequest {
+        key: "k".into(),
+        ignore_value: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let kv = s.get("k").kvs.remove(0);
+    assert_eq!(
+        (kv.value.as_slice(), kv.lease, kv.version),
+        (&b"v4"[..], 0, 5)
+    );
+}
+
+#[test]
+fn put_errors_carry_etcds_messages_and_change_nothing() {
+    let mut s = Store::new();
+    let before = s.revision();
+    let cases = [
+        (
+            PutRequest {
+                key: "missing".into(),
+                ignore_value: true,
+                ..Default::default()
+            },
+            "etcdserver: key not found",
+        ),
+        (
+            PutRequest {
+                key: "k".into(),
+                value: "v".into(),
+                ignore_value: true,
+                ..Default::default()
+            },
+            "etcdserver: value is provided",
+        ),
+        (
+            PutRequest {
+                key: "k".into(),
+                value: "v".into(),
+                lease: 42,
+                ..Default::default()
+            },
+            "etcdserver: requested lease not found",
+        ),
+        (
+            PutRequest {
+                value: "v".into(),
+                ..Default::default()
+            },
+            "etcdserver: key is not provided",
+        ),
+    ];
+    for (request, message) in cases {
+        let err = s.put_request(request).unwrap_err();
+        assert_eq!(err.message, message);
+    }
+    assert_eq!(s.revision(), before);
+}
+
+fn seed(s: &mut Store) {
+    for (k, v) in [
+        ("a", "5"),
+        ("b", "4"),
+        ("c/1", "3"),
+        ("c/2", "2"),
+        ("d", "1"),
+    ] {
+        s.put(k, v);
+    }
+}
+
+#[test]
+fn range_by_key_range_prefix_and_from_key() {
+    let mut s = Store::new();
+    seed(&mut s);
+    let r = s
+        .range(RangeRequest {
+            key: "b".into(),
+            range_end: "d".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(keys(&r), ["b", "c/1", "c/2"]);
+    let r = s
+        .range(RangeRequest {
+            key: "c/".into(),
+            range_end: prefix_end("c/"),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(keys(&r), ["c/1", "c/2"]);
+    let r = s
+        .range(RangeRequest {
+            key: "c/2".into(),
+            range_end: vec![0],
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(keys(&r), ["c/2", "d"]);
+    let all = s
+        .range(RangeRequest {
+            key: vec![0],
+            range_end: vec![0],
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(all.count, 5);
+    // An end at or before the start selects nothing.
+    let none = s
+        .range(RangeRequest {
+            key: "d".into(),
+            range_end: "a".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!((none.count, none.kvs.len()), (0, 0));
+}
+
+#[test]
+fn range_limit_sets_more_and_count_is_every_key_in_range() {
+    let mut s = Store::new();
+    seed(&mut s);
+    let r = s
+        .range(RangeRequest {
+            key: vec![0],
+            range_end: vec![0],
+            limit: 2,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(keys(&r), ["a", "b"]);
+    assert!(r.more);
+    assert_eq!(r.count, 5);
+    let exact = s
+        .range(RangeRequest {
+            key: vec![0],
+            range_end: vec![0],
+            limit: 5,
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(!exact.more);
+}
+
+#[test]
+fn range_sorts_by_every_target_in_both_orders() {
+    let mut s = Store::new();
+    seed(&mut s);
+    s.put("a", "6"); // a: version 2, mod revision 7
+    let sorted = |target: SortTarget, order: SortOrder| {
+        keys(
+            &s.range(RangeRequest {
+                key: vec![0],
+                range_end: vec![0],
+                sort_target: target as i32,
+                sort_order: order as i32,
+                ..Default::default()
+            })
+            .unwrap(),
+        )
+    };
+    assert_eq!(
+        sorted(SortTarget::Key, SortOrder::Descend),
+        ["d", "c/2", "c/1", "b", "a"]
+    );
+    assert_eq!(
+        sorted(SortTarget::Value, SortOrder::Ascend),
+        ["d", "c/2", "c/1", "b", "a"]
+    );
+    assert_eq!(sorted(SortTarget::Mod, SortOrder::Descend)[0], "a");
+    assert_eq!(
+        sorted(SortTarget::Create, SortOrder::Ascend),
+        ["a", "b", "c/1", "c/2", "d"]
+    );
+    assert_eq!(sorted(SortTarget::Version, SortOrder::Descend)[0], "a");
+    // A target other than the key with no order sorts ascending (etcd).
+    assert_eq!(
+        sorted(SortTarget::Value, SortOrder::None),
+        ["d", "c/2", "c/1", "b", "a"]
+    );
+}
+
+#[test]
+fn range_keys_only_count_only_and_revision_filters() {
+    let mut s = Store::new();
+    seed(&mut s);
+    let r = s
+        .range(RangeRequest {
+            key: vec![0],
+            range_end: vec![0],
+            keys_only: true,
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(r.kvs.iter().all(|kv| kv.value.is_empty()));
+    let r = s
+        .range(RangeRequest {
+            key: vec![0],
+            range_end: vec![0],
+            count_only: true,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!((r.count, r.kvs.len()), (5, 0));
+    // a..d were created at revisions 2..6.
+    let r = s
+        .range(RangeRequest {
+            key: vec![0],
+            range_end: vec![0],
+            min_create_revision: 3,
+            max_mod_revision: 5,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(keys(&r), ["b", "c/1", "c/2"]);
+    assert_eq!(r.count, 5, "count is of the range, before filters (etcd)");
+}
+
+#[test]
+fn range_at_an_old_revision_reads_history() {
+    let mut s = Store::new();
+    s.put("a", "1"); // 2
+    s.put("b", "1"); // 3
+    s.put("a", "2"); // 4
+    s.delete("b", "", false).unwrap(); // 5
+    s.put("c", "1"); // 6
+    let at = |rev: i64| {
+        s.range(RangeRequest {
+            key: vec![0],
+            range_end: vec![0],
+            revision: rev,
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let r3 = at(3);
+    assert_eq!(keys(&r3), ["a", "b"]);
+    assert_eq!(r3.kvs[0].value, b"1");
+    assert_eq!(
+        r3.header.unwrap().revision,
+        6,
+        "header carries the current revision"
+    );
+    let r4 = at(4);
+    assert_eq!(
+        (r4.kvs[0].value.as_slice(), r4.kvs[0].version),
+        (&b"2"[..], 2)
+    );
+    assert_eq!(keys(&at(5)), ["a"]);
+    assert_eq!(keys(&at(6)), ["a", "c"]);
+    assert_eq!(keys(&at(1)), Vec::<String>::new());
+    let single = s
+        .range(RangeRequest {
+            key: "b".into(),
+            revision: 3,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(single.kvs.len(), 1);
+    let err = s
+        .range(RangeRequest {
+            key: "a".into(),
+            revision: 7,
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "etcdserver: mvcc: required revision is a future revision"
+    );
+}
+
+#[test]
+fn compaction_refuses_older_reads_and_keeps_what_newer_reads_need() {
+    let mut s = Store::new();
+    s.put("a", "1"); // 2
+    s.put("a", "2"); // 3
+    s.put("b", "1"); // 4
+    s.delete("b", "", false).unwrap(); // 5
+    s.put("a", "3"); // 6
+    let compact = |s: &mut Store, revision: i64| {
+        s.apply(Op::Compaction(CompactionRequest {
+            revision,
+            physical: false,
+        }))
+    };
+    assert!(matches!(
+        compact(&mut s, 5).result,
+        Some(Outcome::Compaction(_))
+    ));
+
+    let err = s
+        .range(RangeRequest {
+            key: "a".into(),
+            revision: 4,
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "etcdserver: mvcc: required revision has been compacted"
+    );
+    assert!(matches!(
+        err,
+        StoreError::Compacted {
+            compact_revision: 5
+        }
+    ));
+
+    let at5 = s
+        .range(RangeRequest {
+            key: vec![0],
+            range_end: vec![0],
+            revision: 5,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(keys(&at5), ["a"]);
+    assert_eq!(at5.kvs[0].value, b"2");
+    assert_eq!(s.get("a").kvs[0].value, b"3");
+
+    let again = compact(&mut s, 5);
+    match again.result {
+        Some(Outcome::Error(e)) => {
+            assert_eq!(e.code, Code::Compacted as i32);
+            assert_eq!(
+                e.message,
+                "etcdserver: mvcc: required revision has been compacted"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match compact(&mut s, 99).result {
+        Some(Outcome::Error(e)) => assert_eq!(e.code, Code::FutureRevision as i32),
+        other => panic!("{other:?}"),
+    }
+    // Compacting up to the current revision leaves the live keys readable.
+    assert!(matches!(
+        compact(&mut s, 6).result,
+        Some(Outcome::Compaction(_))
+    ));
+    assert_eq!(s.get("a").kvs[0].version, 3);
+}
+
+#[test]
+fn txn_compares_choose_the_branch_and_the_txn_is_one_revision() {
+    let mut s = Store::new();
+    s.put("k", "v1"); // 2
+    let txn = TxnRequest {
+        compare: vec![compare(
+            "k",
+            CompareTarget::Value,
+            CompareResult::Equal,
+            TargetUnion::Value("v1".into()),
+        )],
+        success: vec![put_op("k", "v2"), put_op("other", "x"), get_op("k")],
+        failure: vec![put_op("k", "failed")],
+    };
+    let r = s.txn(txn.clone()).unwrap();
+    assert!(r.succeeded);
+    assert_eq!(s.revision(), 3, "a txn with two puts is one revision");
+    match &r.responses[2].response {
+        Some(Response::ResponseRange(range)) => {
+            assert_eq!(
+                range.kvs[0].value, b"v2",
+                "reads in a txn see its earlier writes"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let r = s.txn(txn).unwrap();
+    assert!(!r.succeeded);
+    assert_eq!(s.get("k").kvs[0].value, b"failed");
+}
+
+#[test]
+fn txn_compares_on_version_create_mod_and_lease() {
+    let mut s = Store::new();
+    s.put("k", "v"); // 2
+    s.put("k", "v"); // 3
+    let check = |s: &mut Store, c: Compare| {
+        s.txn(TxnRequest {
+            compare: vec![c],
+            ..Default::default()
+        })
+        .unwrap()
+        .succeeded
+    };
+    assert!(check(
+        &mut s,
+        compare(
+            "k",
+            CompareTarget::Version,
+            CompareResult::Equal,
+            TargetUnion::Version(2)
+        )
+    ));
+    assert!(check(
+        &mut s,
+        compare(
+            "k",
+            CompareTarget::Create,
+            CompareResult::Equal,
+            TargetUnion::CreateRevision(2)
+        )
+    ));
+    assert!(check(
+        &mut s,
+        compare(
+            "k",
+            CompareTarget::Mod,
+            CompareResult::Greater,
+            TargetUnion::ModRevision(2)
+        )
+    ));
+    assert!(check(
+        &mut s,
+        compare(
+            "k",
+            CompareTarget::Mod,
+            CompareResult::Less,
+            TargetUnion::ModRevision(4)
+        )
+    ));
+    assert!(check(
+        &mut s,
+        compare(
+            "k",
+            CompareTarget::Lease,
+            CompareResult::Equal,
+            TargetUnion::Lease(0)
+        )
+    ));
+    assert!(!check(
+        &mut s,
+        compare(
+            "k",
+            CompareTarget::Version,
+            CompareResult::NotEqual,
+            TargetUnion::Version(2)
+        )
+    ));
+    // A missing key compares as a zero key-value: version 0, create revision 0.
+    assert!(check(
+        &mut s,
+        compare(
+            "nope",
+            CompareTarget::Version,
+            CompareResult::Equal,
+            TargetUnion::Version(0)
+        )
+    ));
+    assert!(check(
+        &mut s,
+        compare(
+            "nope",
+            CompareTarget::Create,
+            CompareResult::Equal,
+            TargetUnion::CreateRevision(0)
+        )
+    ));
+    // ...but by value it always fails, whatever the operator (etcd).
+    assert!(!check(
+        &mut s,
+        compare(
+            "nope",
+            CompareTarget::Value,
+            CompareResult::Equal,
+            TargetUnion::Value(Vec::new())
+        )
+    ));
+    assert!(!check(
+        &mut s,
+        compare(
+            "nope",
+            CompareTarget::Value,
+            CompareResult::NotEqual,
+            TargetUnion::Value("x".into())
+        )
+    ));
+    // A compare over a range holds only if it holds for every key in it.
+    s.put("r/1", "a");
+    s.put("r/2", "b");
+    let mut over_range = compare(
+        "r/",
+        CompareTarget::Value,
+        CompareResult::Greater,
+        TargetUnion::Value("".into()),
+    );
+    over_range.range_end = prefix_end("r/");
+    assert!(check(&mut s, over_range.clone()));
+    over_range.target_union = Some(TargetUnion::Value("a".into()));
+    assert!(!check(&mut s, over_range));
+}
+
+#[test]
+fn nested_txns_decide_every_branch_on_the_state_before_the_txn() {
+    let mut s = Store::new();
+    s.put("k", "1");
+    let nested = TxnRequest {
+        // Evaluated before the outer put of k=2 runs, so it sees k=1.
+        compare: vec![compare(
+            "k",
+            CompareTarget::Value,
+            CompareResult::Equal,
+            TargetUnion::Value("1".into()),
+        )],
+        success: vec![put_op("inner", "saw-1")],
+        failure: vec![put_op("inner", "saw-2")],
+    };
+    let r = s
+        .txn(TxnRequest {
+            compare: vec![],
+            success: vec![
+                put_op("k", "2"),
+                RequestOp {
+                    request: Some(Request::RequestTxn(nested)),
+                },
+            ],
+            failure: vec![],
+        })
+        .unwrap();
+    assert!(r.succeeded);
+    assert_eq!(s.get("inner").kvs[0].value, b"saw-1");
+    match &r.responses[1].response {
+        Some(Response::ResponseTxn(t)) => assert!(t.succeeded),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn txn_writing_a_key_twice_is_refused_with_etcds_error() {
+    let mut s = Store::new();
+    let dup = |success: Vec<RequestOp>| TxnRequest {
+        success,
+        ..Default::default()
+    };
+    let nested = |success: Vec<RequestOp>, failure: Vec<RequestOp>| RequestOp {
+        request: Some(Request::RequestTxn(TxnRequest {
+            compare: vec![],
+            success,
+            failure,
+        })),
+    };
+    for request in [
+        dup(vec![put_op("k", "1"), put_op("k", "2")]),
+        dup(vec![delete_op("a", "z"), put_op("k", "2")]),
+        dup(vec![
+            put_op("k", "1"),
+            nested(vec![put_op("k", "2")], vec![]),
+        ]),
+        dup(vec![
+            delete_op("k", ""),
+            nested(vec![], vec![put_op("k", "2")]),
+        ]),
+    ] {
+        let err = s.txn(request).unwrap_err();
+        assert_eq!(
+            err.message,
+            "etcdserver: duplicate key given in txn request"
+        );
+    }
+    // The two branches of one nested txn exclude each other, so both may put a key.
+    s.txn(dup(vec![nested(
+        vec![put_op("k", "1")],
+        vec![put_op("k", "2")],
+    )]))
+    .unwrap();
+    // Success and failure of the outer txn are checked separately.
+    s.txn(TxnRequest {
+        compare: vec![],
+        success: vec![put_op("k", "1")],
+        failure: vec![put_op("k", "2")],
+    })
+    .unwrap();
+    assert_eq!(s.revision(), 3);
+}
+
+#[test]
+fn txn_refused_on_its_chosen_path_changes_nothing() {
+    let mut s = Store::new();
+    s.put("k", "1");
+    let before = s.revision();
+    let err = s
+        .txn(TxnRequest {
+            compare: vec![],
+            success: vec![
+                put_op("a", "1"),
+                RequestOp {
+                    request: Some(Request::RequestPut(PutRequest {
+                        key: "b".into(),
+                        value: "1".into(),
+                        lease: 999,
+                        ..Default::default()
+                    })),
+                },
+            ],
+            failure: vec![],
+        })
+        .unwrap_err();
+    assert_eq!(err.message, "etcdserver: requested lease not found");
+    assert_eq!(s.revision(), before);
+    assert!(s.get("a").kvs.is_empty());
+}
+
+#[test]
+fn txn_with_too_many_operations_is_refused() {
+    let mut s = Store::new();
+    let ops = (0..129).map(|i| put_op(&format!("k{i}"), "v")).collect();
+    let err = s
+        .txn(TxnRequest {
+            success: ops,
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(
+        err.message,
+        "etcdserver: too many operations in txn request"
+    );
+}
+
+#[test]
+fn lease_revoke_deletes_its_keys_in_one_revision() {
+    let mut s = Store::new();
+    let granted = match s
+        .apply(Op::LeaseGrant(LeaseGrantRequest { ttl: 30, id: 0 }))
+        .result
+    {
+        Some(Outcome::LeaseGrant(g)) => g,
+        other => panic!("{other:?}"),
+    };
+    assert!(granted.id > 0, "server-chosen lease ids are positive");
+    for k in ["x", "y", "z"] {
+        s.put_request(PutRequest {
+            key: k.into(),
+            value: "v".into(),
+            lease: granted.id,
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    s.put("kept", "v");
+    assert_eq!(s.sm.lease_keys(granted.id).unwrap().len(), 3);
+    let before = s.revision();
+    s.apply(Op::LeaseRevoke(LeaseRevokeRequest { id: granted.id }));
+    assert_eq!(s.revision(), before + 1);
+    assert_eq!(
+        keys(
+            &s.range(RangeRequest {
+                key: vec![0],
+                range_end: vec![0],
+                ..Default::default()
+            })
+            .unwrap()
+        ),
+        ["kept"]
+    );
+    assert!(s.sm.lease(granted.id).unwrap().is_none());
+    match s
+        .apply(Op::LeaseRevoke(LeaseRevokeRequest { id: granted.id }))
+        .result
+    {
+        Some(Outcome::Error(e)) => assert_eq!(e.message, "etcdserver: requested lease not found"),
+        other => panic!("{other:?}"),
+    }
+    match s
+        .apply(Op::LeaseGrant(LeaseGrantRequest { ttl: 30, id: 5 }))
+        .result
+    {
+        Some(Outcome::LeaseGrant(g)) => assert_eq!(g.id, 5),
+        other => panic!("{other:?}"),
+    }
+    match s
+        .apply(Op::LeaseGrant(LeaseGrantRequest { ttl: 30, id: 5 }))
+        .result
+    {
+        Some(Outcome::Error(e)) => assert_eq!(e.message, "etcdserver: lease already exists"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_duplicate_request_in_a_session_is_answered_from_memory_not_applied_again() {
+    let mut s = Store::new();
+    let session = match s
+        .apply(Op::OpenSession(OpenSession { ttl_ms: 60_000 }))
+        .result
+    {
+        Some(Outcome::SessionOpened(o)) => o.session_id,
+        other => panic!("{other:?}"),
+    };
+    let command = |sequence: u64, acked_below: u64, value: &str| Command {
+        session_id: session,
+        sequence,
+        acked_below,
+        proposed_at_ms: 5_000,
+        op: Some(Op::Put(PutRequest {
+            key: "counter".into(),
+            value: value.into(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    let first = s.apply_command(command(1, 1, "a"));
+    let retry = s.apply_command(command(1, 1, "a"));
+    assert_eq!(first, retry);
+    assert_eq!(
+        s.get("counter").kvs[0].version,
+        1,
+        "the retry was not applied"
+    );
+    s.apply_command(command(2, 2, "b"));
+    assert_eq!(s.get("counter").kvs[0].version, 2);
+    // Sequence 1 was acknowledged (acked_below 2): a late copy is refused, not applied.
+    match s.apply_command(command(1, 1, "a")).result {
+        Some(Outcome::Error(e)) => assert_eq!(e.code, Code::SessionSequence as i32),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.get("counter").kvs[0].version, 2);
+}
+
+#[test]
+fn an_expired_session_is_refused_in_log_time() {
+    let mut s = Store::new();
+    let session = match s
+        .apply(Op::OpenSession(OpenSession { ttl_ms: 2_000 }))
+        .result
+    {
+        Some(Outcome::SessionOpened(o)) => o.session_id,
+        other => panic!("{other:?}"),
+    };
+    let late = Command {
+        session_id: session,
+        sequence: 1,
+        acked_below: 1,
+        proposed_at_ms: 1_000_000,
+        op: Some(Op::Put(PutRequest {
+            key: "k".into(),
+            value: "v".into(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    match s.apply_command(late.clone()).result {
+        Some(Outcome::Error(e)) => {
+            assert_eq!(e.code, Code::SessionExpired as i32);
+            assert!(e.message.contains("open a new session"), "{}", e.message);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(s.get("k").kvs.is_empty());
+    assert!(s.sm.session(session).unwrap().is_none());
+}
+
+#[test]
+fn the_same_log_gives_the_same_state_and_hash() {
+    let run = || {
+        let mut s = Store::new();
+        for i in 0..200 {
+            s.put(&format!("k{}", i % 17), &format!("v{i}"));
+            if i % 13 == 0 {
+                s.delete(&format!("k{}", i % 5), "", false).unwrap();
+            }
+        }
+        s.apply(Op::Compaction(CompactionRequest {
+            revision: 100,
+            physical: false,
+        }));
+        s.sm.hash_kv(0).unwrap()
+    };
+    assert_eq!(run(), run());
+}
