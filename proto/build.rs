@@ -16,6 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "etcd/rpc.proto",
                 "raft/raft.proto",
                 "raft/storage.proto",
+                "raft/peer.proto",
             ],
             &["etcd", "raft"],
         )?;

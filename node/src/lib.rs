@@ -1,3 +1,17 @@
-//! `vaned`, a Vane cluster member: configuration, the openraft wiring and peer network,
-//! and the etcd v3 services. Filled by the cluster issue; the storage core it builds on
-//! is `vane-raft-store`.
+//! `vaned`, a Vane cluster member.
+//!
+//! * [`config`]: every tunable, from flags, environment and a TOML file.
+//! * [`server`]: start-up, serving and graceful shutdown.
+//! * [`node`]: the member's shared state; proposing writes and linearizable reads.
+//! * [`raft`]: the openraft wiring and the peer network.
+//! * [`etcd`]: etcd's v3 gRPC services.
+//! * [`errors`]: where failures become gRPC statuses.
+//! * [`member`]: member and cluster ids.
+
+pub mod config;
+pub mod errors;
+pub mod etcd;
+pub mod member;
+pub mod node;
+pub mod raft;
+pub mod server;

@@ -4,6 +4,7 @@
 //! data-dir/
 //!   VERSION              "vane-data-format N": refuse what this binary cannot read
 //!   LOCK                 held (flock) by the one process that uses the directory
+//!   IDENTITY             this node's member id and cluster id, fixed at first start
 //!   raft-log/            RocksDB: log entries, vote, committed id, last purged id
 //!   state-machine/
 //!     CURRENT            name of the live generation, replaced by an atomic rename
@@ -27,6 +28,7 @@ pub const FORMAT_VERSION: u32 = 1;
 const VERSION_FILE: &str = "VERSION";
 const VERSION_PREFIX: &str = "vane-data-format ";
 const LOCK_FILE: &str = "LOCK";
+const IDENTITY_FILE: &str = "IDENTITY";
 const CURRENT_FILE: &str = "CURRENT";
 const GENERATION_PREFIX: &str = "gen-";
 
@@ -123,6 +125,33 @@ impl DataDir {
             }
             Err(e) => Err(StoreError::io(format!("read {}", path.display()), e)),
         }
+    }
+
+    /// This node's member id and its cluster's id, once the node has started here.
+    pub fn identity(&self) -> Result<Option<(u64, u64)>> {
+        let path = self.root.join(IDENTITY_FILE);
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::io(format!("read {}", path.display()), e)),
+        };
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix('='))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("{} has no valid {name}", path.display()))
+                })
+        };
+        Ok(Some((field("member")?, field("cluster")?)))
+    }
+
+    /// Records this node's member id and cluster id; done once, at the first start.
+    pub fn set_identity(&self, member_id: u64, cluster_id: u64) -> Result<()> {
+        write_atomically(
+            &self.root.join(IDENTITY_FILE),
+            format!("member={member_id:016x}\ncluster={cluster_id:016x}\n").as_bytes(),
+        )
     }
 
     /// The directory itself.
@@ -260,6 +289,15 @@ mod tests {
         fs::write(tmp.path().join("notes.txt"), "mine").unwrap();
         let err = DataDir::open(tmp.path()).unwrap_err();
         assert!(err.to_string().contains("did not create"), "{err}");
+    }
+
+    #[test]
+    fn identity_is_kept_once_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::open(tmp.path()).unwrap();
+        assert_eq!(dir.identity().unwrap(), None);
+        dir.set_identity(0xabc, u64::MAX).unwrap();
+        assert_eq!(dir.identity().unwrap(), Some((0xabc, u64::MAX)));
     }
 
     #[test]

@@ -403,10 +403,17 @@ impl StateMachine {
         Cf::ALL
             .iter()
             .filter_map(|cf| db.cf_handle(cf.name()))
-            .filter_map(|h| {
-                db.property_int_value_cf(h, "rocksdb.total-sst-files-size")
-                    .ok()
-                    .flatten()
+            .flat_map(|h| {
+                [
+                    "rocksdb.total-sst-files-size",
+                    "rocksdb.cur-size-all-mem-tables",
+                ]
+                .map(|property| {
+                    db.property_int_value_cf(h, property)
+                        .ok()
+                        .flatten()
+                        .unwrap_or(0)
+                })
             })
             .sum()
     }

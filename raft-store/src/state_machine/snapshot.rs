@@ -33,6 +33,17 @@ pub struct SnapshotFile {
     pub header: SnapshotHeader,
 }
 
+impl SnapshotFile {
+    /// Opens a snapshot file received from a peer, checking it end to end.
+    pub fn open(path: &Path) -> Result<SnapshotFile> {
+        let header = read(path, &mut |_, _| Ok(()))?;
+        Ok(SnapshotFile {
+            path: path.to_path_buf(),
+            header,
+        })
+    }
+}
+
 struct CrcWriter<W: Write> {
     inner: W,
     crc: crc32fast::Hasher,

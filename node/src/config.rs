@@ -1,0 +1,417 @@
+//! Every tunable of `vaned`, in one struct: a flag (etcd's name where the meaning is the
+//! same), an environment variable (`VANED_` and the flag name in capitals), a key of
+//! the TOML file given with `--config-file` (the flag name), and a documented default.
+//! Precedence: flag, then environment, then file, then default.
+//!
+//! With no flags at all the node is a single-member cluster in `./vane-data`, serving
+//! clients on 127.0.0.1:2379: what `make run` starts.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, ValueEnum};
+
+/// Whether this node founds a cluster or joins one that exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterState {
+    /// Every member of `--initial-cluster` starts together and founds the cluster.
+    New,
+    /// The cluster exists; this node was added with MemberAdd and joins it.
+    Existing,
+}
+
+/// The configuration of one node.
+#[derive(Clone, Debug, Parser, serde::Deserialize)]
+#[command(
+    name = "vaned",
+    version,
+    about = "Vane: a replicated configuration store that speaks the etcd v3 API",
+    long_about = "Starts one Vane node. With no flags it founds a single-node cluster with data in \
+                  ./vane-data and serves etcd v3 clients on 127.0.0.1:2379.\n\n\
+                  Three nodes on one machine:\n  \
+                  vaned --name n1 --data-dir n1 --listen-client-urls http://127.0.0.1:2379 \
+                  --listen-peer-urls http://127.0.0.1:2380 --listen-metrics-urls http://127.0.0.1:2381 \
+                  --initial-cluster n1=http://127.0.0.1:2380,n2=http://127.0.0.1:12380,n3=http://127.0.0.1:22380\n  \
+                  (and likewise n2, n3 with their own ports)"
+)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Config {
+    /// TOML file with any of these settings, keyed by flag name.
+    #[arg(long, env = "VANED_CONFIG_FILE")]
+    #[serde(skip)]
+    pub config_file: Option<PathBuf>,
+
+    /// Human-readable name of this member, unique in the cluster.
+    #[arg(long, env = "VANED_NAME", default_value = "default")]
+    pub name: String,
+
+    /// Where this node keeps its Raft log, state machine and snapshots.
+    #[arg(long, env = "VANED_DATA_DIR", default_value = "./vane-data")]
+    pub data_dir: PathBuf,
+
+    /// URLs to serve clients on (etcd v3 gRPC and vane.v1), comma-separated.
+    #[arg(
+        long,
+        env = "VANED_LISTEN_CLIENT_URLS",
+        default_value = "http://127.0.0.1:2379",
+        value_delimiter = ','
+    )]
+    pub listen_client_urls: Vec<String>,
+
+    /// Client URLs announced to the cluster; defaults to the listen URLs.
+    #[arg(long, env = "VANED_ADVERTISE_CLIENT_URLS", value_delimiter = ',')]
+    #[serde(default)]
+    pub advertise_client_urls: Vec<String>,
+
+    /// URLs to serve peers (Raft) on, comma-separated.
+    #[arg(
+        long,
+        env = "VANED_LISTEN_PEER_URLS",
+        default_value = "http://127.0.0.1:2380",
+        value_delimiter = ','
+    )]
+    pub listen_peer_urls: Vec<String>,
+
+    /// Peer URLs announced to the cluster; defaults to the listen URLs.
+    #[arg(long, env = "VANED_INITIAL_ADVERTISE_PEER_URLS", value_delimiter = ',')]
+    #[serde(default)]
+    pub initial_advertise_peer_urls: Vec<String>,
+
+    /// The founding members, `name=peer-url,…`; defaults to this node alone.
+    #[arg(long, env = "VANED_INITIAL_CLUSTER")]
+    #[serde(default)]
+    pub initial_cluster: Option<String>,
+
+    /// `new` to found the cluster with `--initial-cluster`, `existing` to join one.
+    #[arg(
+        long,
+        env = "VANED_INITIAL_CLUSTER_STATE",
+        value_enum,
+        default_value = "new"
+    )]
+    pub initial_cluster_state: ClusterState,
+
+    /// Distinguishes clusters founded with the same member names and URLs.
+    #[arg(
+        long,
+        env = "VANED_INITIAL_CLUSTER_TOKEN",
+        default_value = "vane-cluster"
+    )]
+    pub initial_cluster_token: String,
+
+    /// URLs of the admin HTTP endpoint (`/metrics`, `/health`, `/readyz`).
+    #[arg(
+        long,
+        env = "VANED_LISTEN_METRICS_URLS",
+        default_value = "http://127.0.0.1:2381",
+        value_delimiter = ','
+    )]
+    pub listen_metrics_urls: Vec<String>,
+
+    /// Leader heartbeat interval, in milliseconds.
+    #[arg(
+        long = "heartbeat-interval",
+        env = "VANED_HEARTBEAT_INTERVAL",
+        default_value_t = 100
+    )]
+    #[serde(rename = "heartbeat-interval")]
+    pub heartbeat_interval_ms: u64,
+
+    /// Election timeout, in milliseconds; elections start after a random wait between it
+    /// and twice it.
+    #[arg(
+        long = "election-timeout",
+        env = "VANED_ELECTION_TIMEOUT",
+        default_value_t = 1000
+    )]
+    #[serde(rename = "election-timeout")]
+    pub election_timeout_ms: u64,
+
+    /// Largest client request accepted, in bytes (etcd's default, 1.5 MiB).
+    #[arg(
+        long = "max-request-bytes",
+        env = "VANED_MAX_REQUEST_BYTES",
+        default_value_t = 1_572_864
+    )]
+    #[serde(rename = "max-request-bytes")]
+    pub request_bytes_max: usize,
+
+    /// Size of the store at which writes are refused with a NOSPACE alarm, in bytes.
+    #[arg(long = "quota-backend-bytes", env = "VANED_QUOTA_BACKEND_BYTES", default_value_t = 2 * 1024 * 1024 * 1024)]
+    pub quota_backend_bytes: u64,
+
+    /// Applied entries between two snapshots (after which the log before them is purged).
+    #[arg(
+        long = "snapshot-count",
+        env = "VANED_SNAPSHOT_COUNT",
+        default_value_t = 10_000
+    )]
+    pub snapshot_count: u64,
+
+    /// How long a client request may wait for the cluster (a leader, a commit), in ms.
+    #[arg(
+        long = "request-timeout",
+        env = "VANED_REQUEST_TIMEOUT",
+        default_value_t = 7_000
+    )]
+    #[serde(rename = "request-timeout")]
+    pub request_timeout_ms: u64,
+
+    /// Log filter in `tracing` syntax, e.g. `info` or `vane_node=debug,openraft=warn`.
+    #[arg(long = "log-level", env = "VANED_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+}
+
+/// A configuration that cannot be used, with what to change.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// The file form: every field optional, so a file may set any subset.
+type FileValues = BTreeMap<String, toml::Value>;
+
+impl Config {
+    /// Reads flags and environment, then fills what they left at default from the file.
+    pub fn load() -> Result<Config, ConfigError> {
+        let matches = Config::command().get_matches();
+        Config::from_matches(&matches)
+    }
+
+    /// Like [`Config::load`] from an explicit argument list (tests).
+    pub fn load_from<I, T>(args: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let matches = Config::command()
+            .try_get_matches_from(args)
+            .map_err(|e| ConfigError(e.to_string()))?;
+        Config::from_matches(&matches)
+    }
+
+    fn from_matches(matches: &ArgMatches) -> Result<Config, ConfigError> {
+        let mut config =
+            Config::from_arg_matches(matches).map_err(|e| ConfigError(e.to_string()))?;
+        if let Some(path) = config.config_file.clone() {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                ConfigError(format!("cannot read --config-file {}: {e}", path.display()))
+            })?;
+            let file: FileValues = toml::from_str(&text)
+                .map_err(|e| ConfigError(format!("{} is not valid TOML: {e}", path.display())))?;
+            config.merge_file(matches, file, &path)?;
+        }
+        config.fill_defaults();
+        Ok(config)
+    }
+
+    fn merge_file(
+        &mut self,
+        matches: &ArgMatches,
+        file: FileValues,
+        path: &std::path::Path,
+    ) -> Result<(), ConfigError> {
+        // Parse the file as a whole Config over the current values, then keep, field by
+        // field, what the command line or the environment set explicitly.
+        let mut merged = toml::Table::new();
+        let current = toml::Value::try_from(self.file_view())
+            .map_err(|e| ConfigError(format!("internal: {e}")))?;
+        if let toml::Value::Table(t) = current {
+            merged.extend(t);
+        }
+        for (key, value) in file {
+            // Unknown keys go through, so that deserialising names them in its error.
+            let explicit = Config::command()
+                .get_arguments()
+                .find(|a| a.get_long() == Some(key.as_str()))
+                .map(|a| a.get_id().as_str().to_string())
+                .and_then(|id| matches.value_source(&id))
+                .is_some_and(|source| source != ValueSource::DefaultValue);
+            if !explicit {
+                merged.insert(key, value);
+            }
+        }
+        let config_file = self.config_file.take();
+        *self = toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        self.config_file = config_file;
+        Ok(())
+    }
+
+    fn file_view(&self) -> FileView<'_> {
+        FileView { config: self }
+    }
+
+    fn fill_defaults(&mut self) {
+        if self.advertise_client_urls.is_empty() {
+            self.advertise_client_urls = self.listen_client_urls.clone();
+        }
+        if self.initial_advertise_peer_urls.is_empty() {
+            self.initial_advertise_peer_urls = self.listen_peer_urls.clone();
+        }
+        if self.initial_cluster.is_none() {
+            self.initial_cluster = Some(format!(
+                "{}={}",
+                self.name,
+                self.initial_advertise_peer_urls
+                    .join(&format!(",{}=", self.name))
+            ));
+        }
+    }
+
+    /// The founding members as name → peer URLs, in the order given.
+    pub fn initial_members(&self) -> Result<Vec<(String, Vec<String>)>, ConfigError> {
+        let text = self.initial_cluster.as_deref().unwrap_or_default();
+        let mut members: Vec<(String, Vec<String>)> = Vec::new();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, url) = part.split_once('=').ok_or_else(|| {
+                ConfigError(format!(
+                    "--initial-cluster entry {part:?} is not name=peer-url (e.g. n1=http://10.0.0.1:2380)"
+                ))
+            })?;
+            parse_url(url)?;
+            match members.iter_mut().find(|(n, _)| n == name) {
+                Some((_, urls)) => urls.push(url.to_string()),
+                None => members.push((name.to_string(), vec![url.to_string()])),
+            }
+        }
+        if !members.iter().any(|(n, _)| *n == self.name) {
+            return Err(ConfigError(format!(
+                "--initial-cluster does not name this member ({:?}); add {}={}",
+                self.name,
+                self.name,
+                self.initial_advertise_peer_urls
+                    .first()
+                    .cloned()
+                    .unwrap_or_default()
+            )));
+        }
+        Ok(members)
+    }
+}
+
+/// Serialises the explicit fields of a config back to the file's keys, so that merging
+/// can start from the command line's values.
+struct FileView<'a> {
+    config: &'a Config,
+}
+
+impl serde::Serialize for FileView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let c = self.config;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("name", &c.name)?;
+        map.serialize_entry("data-dir", &c.data_dir)?;
+        map.serialize_entry("listen-client-urls", &c.listen_client_urls)?;
+        map.serialize_entry("advertise-client-urls", &c.advertise_client_urls)?;
+        map.serialize_entry("listen-peer-urls", &c.listen_peer_urls)?;
+        map.serialize_entry(
+            "initial-advertise-peer-urls",
+            &c.initial_advertise_peer_urls,
+        )?;
+        if let Some(v) = &c.initial_cluster {
+            map.serialize_entry("initial-cluster", v)?;
+        }
+        map.serialize_entry(
+            "initial-cluster-state",
+            match c.initial_cluster_state {
+                ClusterState::New => "new",
+                ClusterState::Existing => "existing",
+            },
+        )?;
+        map.serialize_entry("initial-cluster-token", &c.initial_cluster_token)?;
+        map.serialize_entry("listen-metrics-urls", &c.listen_metrics_urls)?;
+        map.serialize_entry("heartbeat-interval", &c.heartbeat_interval_ms)?;
+        map.serialize_entry("election-timeout", &c.election_timeout_ms)?;
+        map.serialize_entry("max-request-bytes", &c.request_bytes_max)?;
+        map.serialize_entry("quota-backend-bytes", &c.quota_backend_bytes)?;
+        map.serialize_entry("snapshot-count", &c.snapshot_count)?;
+        map.serialize_entry("request-timeout", &c.request_timeout_ms)?;
+        map.serialize_entry("log-level", &c.log_level)?;
+        map.end()
+    }
+}
+
+/// Splits `http://host:port` into a socket address to bind or dial.
+pub fn parse_url(url: &str) -> Result<String, ConfigError> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| ConfigError(format!("URL {url:?} must start with http:// or https://")))?;
+    let host_port = rest.trim_end_matches('/');
+    if !host_port.contains(':') {
+        return Err(ConfigError(format!(
+            "URL {url:?} must name a port, e.g. http://127.0.0.1:2379"
+        )));
+    }
+    Ok(host_port.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_flags_is_a_single_node_on_the_default_ports() {
+        let c = Config::load_from(["vaned"]).unwrap();
+        assert_eq!(c.name, "default");
+        assert_eq!(c.data_dir, PathBuf::from("./vane-data"));
+        assert_eq!(c.listen_client_urls, ["http://127.0.0.1:2379"]);
+        assert_eq!(c.advertise_client_urls, ["http://127.0.0.1:2379"]);
+        assert_eq!(
+            c.initial_cluster.as_deref(),
+            Some("default=http://127.0.0.1:2380")
+        );
+        assert_eq!(c.initial_members().unwrap().len(), 1);
+        assert_eq!(c.initial_cluster_state, ClusterState::New);
+    }
+
+    #[test]
+    fn file_fills_what_flags_leave_at_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vaned.toml");
+        std::fs::write(
+            &path,
+            "name = \"from-file\"\nelection-timeout = 3000\nsnapshot-count = 7\n",
+        )
+        .unwrap();
+        let c = Config::load_from([
+            "vaned",
+            "--config-file",
+            path.to_str().unwrap(),
+            "--name",
+            "from-flag",
+        ])
+        .unwrap();
+        assert_eq!(c.name, "from-flag", "a flag beats the file");
+        assert_eq!(c.election_timeout_ms, 3000, "the file beats the default");
+        assert_eq!(c.snapshot_count, 7);
+    }
+
+    #[test]
+    fn unknown_file_keys_and_bad_members_are_refused_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vaned.toml");
+        std::fs::write(&path, "nmae = \"typo\"\n").unwrap();
+        let err =
+            Config::load_from(["vaned", "--config-file", path.to_str().unwrap()]).unwrap_err();
+        assert!(err.to_string().contains("nmae"), "{err}");
+
+        let c = Config::load_from([
+            "vaned",
+            "--name",
+            "n4",
+            "--initial-cluster",
+            "n1=http://127.0.0.1:2380",
+        ])
+        .unwrap();
+        let err = c.initial_members().unwrap_err();
+        assert!(
+            err.to_string().contains("does not name this member"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,355 @@
+//! One running member: its Raft handle, its state machine, its identity, and the two
+//! things every client service needs from them — proposing a write (forwarded to the
+//! leader from a follower) and waiting until a read is linearizable (a read index from
+//! the leader, confirmed with a quorum, then the local apply catching up to it).
+
+use openraft::async_runtime::WatchReceiver;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use openraft::ReadPolicy;
+use openraft::errors::{ClientWriteError, LinearizableReadError, RaftError};
+use tonic::Status;
+use vane_proto::etcdserverpb::ResponseHeader;
+use vane_proto::raft::command::Op;
+use vane_proto::raft::{Command, CommandResult, ReadIndexRequest};
+use vane_raft_store::raft::types::Raft;
+use vane_raft_store::{DataDir, StateMachine};
+
+use crate::config::Config;
+use crate::errors;
+use crate::raft::network::PeerChannels;
+
+/// Pause between attempts while no leader is known.
+const NO_LEADER_RETRY_MS: u64 = 50;
+
+/// Everything a service handler needs of this member. Shared behind an `Arc`; every field
+/// is either immutable or internally synchronised.
+pub struct Node {
+    /// The Raft handle.
+    pub raft: Raft,
+    /// The applied state this member serves reads from.
+    pub state_machine: Arc<StateMachine>,
+    /// The data directory (held for its lock and its snapshot folder).
+    pub data_dir: Arc<DataDir>,
+    /// This member's id (etcd's member id, Raft's node id).
+    pub member_id: u64,
+    /// The cluster's id.
+    pub cluster_id: u64,
+    /// The configuration the node started with.
+    pub config: Arc<Config>,
+    /// Channels to peers, shared with the Raft network.
+    pub channels: PeerChannels,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Node {
+    fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.config.request_timeout_ms)
+    }
+
+    /// The current Raft term.
+    pub fn term(&self) -> u64 {
+        self.raft.metrics().borrow_watched().current_term
+    }
+
+    /// The current leader, if one is known.
+    pub fn leader(&self) -> Option<u64> {
+        self.raft.metrics().borrow_watched().current_leader
+    }
+
+    /// An etcd response header at `revision`.
+    pub fn header(&self, revision: i64) -> Option<ResponseHeader> {
+        Some(ResponseHeader {
+            cluster_id: self.cluster_id,
+            member_id: self.member_id,
+            revision,
+            raft_term: self.term(),
+        })
+    }
+
+    fn leader_node(&self, leader: u64) -> Option<vane_proto::raft::Node> {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow_watched();
+        metrics
+            .membership_config
+            .membership()
+            .get_node(&leader)
+            .cloned()
+    }
+
+    /// Proposes `op` and returns its applied result. On a follower the command is
+    /// forwarded to the leader. Retried only where it provably was not proposed (no
+    /// leader yet, or the receiver was not the leader), until the request timeout.
+    pub async fn propose(&self, op: Op) -> Result<CommandResult, Status> {
+        let command = Command {
+            proposed_at_ms: now_ms(),
+            op: Some(op),
+            ..Default::default()
+        };
+        let encoded_len = prost::Message::encoded_len(&command);
+        if encoded_len > self.config.request_bytes_max {
+            return Err(Status::invalid_argument("etcdserver: request is too large"));
+        }
+        let deadline = Instant::now() + self.request_timeout();
+        loop {
+            let leader = match self.raft.client_write(command.clone()).await {
+                Ok(response) => return Ok(response.data),
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+                    forward.leader_id
+                }
+                Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(_))) => {
+                    // It may or may not have committed: never retry blindly.
+                    return Err(Status::unavailable("etcdserver: leader changed"));
+                }
+                Err(RaftError::APIError(e)) => {
+                    return Err(Status::failed_precondition(e.to_string()));
+                }
+                Err(RaftError::Fatal(e)) => {
+                    return Err(Status::unavailable(format!(
+                        "etcdserver: raft stopped: {e}"
+                    )));
+                }
+            };
+            if let Some(leader) = leader.filter(|l| *l != self.member_id) {
+                match self.forward(leader, &command, deadline).await {
+                    Ok(Some(result)) => return Ok(result),
+                    Ok(None) => {}
+                    Err(status) => return Err(status),
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(errors::no_leader_or_timeout(leader.is_some()));
+            }
+            tokio::time::sleep(Duration::from_millis(NO_LEADER_RETRY_MS)).await;
+        }
+    }
+
+    /// Sends `command` to `leader`. `Ok(None)`: the receiver refused it unproposed (it is
+    /// not the leader), so the caller may retry.
+    async fn forward(
+        &self,
+        leader: u64,
+        command: &Command,
+        deadline: Instant,
+    ) -> Result<Option<CommandResult>, Status> {
+        let Some(node) = self.leader_node(leader) else {
+            return Ok(None);
+        };
+        let mut client = self
+            .channels
+            .client(&node)
+            .map_err(|e| Status::unavailable(format!("etcdserver: cannot reach leader: {e}")))?;
+        let mut request = tonic::Request::new(command.clone());
+        request.set_timeout(deadline.saturating_duration_since(Instant::now()));
+        match client.forward(request).await {
+            Ok(reply) => Ok(Some(reply.into_inner())),
+            Err(status)
+                if status.code() == tonic::Code::FailedPrecondition
+                    && errors::is_not_leader(&status) =>
+            {
+                Ok(None)
+            }
+            Err(status)
+                if status.code() == tonic::Code::Unavailable && errors::is_not_leader(&status) =>
+            {
+                Ok(None)
+            }
+            Err(status) if status.code() == tonic::Code::DeadlineExceeded => {
+                Err(Status::unavailable("etcdserver: request timed out"))
+            }
+            Err(status) => Err(status),
+        }
+    }
+
+    /// Proposes a command forwarded by a follower; only the leader accepts it.
+    pub async fn propose_forwarded(&self, command: Command) -> Result<CommandResult, Status> {
+        match self.raft.client_write(command).await {
+            Ok(response) => Ok(response.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
+                Err(errors::not_leader())
+            }
+            Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(_))) => {
+                Err(Status::unavailable("etcdserver: leader changed"))
+            }
+            Err(RaftError::APIError(e)) => Err(Status::failed_precondition(e.to_string())),
+            Err(RaftError::Fatal(e)) => Err(Status::unavailable(format!(
+                "etcdserver: raft stopped: {e}"
+            ))),
+        }
+    }
+
+    /// On the leader: confirms leadership with a quorum and returns the log index a
+    /// linearizable read must wait for.
+    pub async fn leader_read_index(&self) -> Result<u64, Status> {
+        match self.raft.get_read_linearizer(ReadPolicy::ReadIndex).await {
+            Ok(linearizer) => Ok(linearizer.read_log_id().index()),
+            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(_))) => {
+                Err(errors::not_leader())
+            }
+            Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(e))) => Err(
+                Status::unavailable(format!("etcdserver: leader lost its quorum: {e}")),
+            ),
+            Err(RaftError::Fatal(e)) => Err(Status::unavailable(format!(
+                "etcdserver: raft stopped: {e}"
+            ))),
+        }
+    }
+
+    /// Waits until this member's state reflects every write acknowledged before the call:
+    /// a read index from the leader (asked over the peer network on a follower), then the
+    /// local apply reaching it.
+    pub async fn linearizable_barrier(&self) -> Result<(), Status> {
+        let deadline = Instant::now() + self.request_timeout();
+        let index = loop {
+            let attempt = match self.leader() {
+                Some(leader) if leader == self.member_id => {
+                    self.leader_read_index().await.map(Some)
+                }
+                Some(leader) => self.remote_read_index(leader, deadline).await,
+                None => Ok(None),
+            };
+            match attempt {
+                Ok(Some(index)) => break index,
+                Ok(None) => {}
+                Err(status) if errors::is_not_leader(&status) => {}
+                Err(status) => return Err(status),
+            }
+            if Instant::now() >= deadline {
+                return Err(errors::no_leader_or_timeout(self.leader().is_some()));
+            }
+            tokio::time::sleep(Duration::from_millis(NO_LEADER_RETRY_MS)).await;
+        };
+        self.wait_applied(index, deadline).await
+    }
+
+    async fn remote_read_index(
+        &self,
+        leader: u64,
+        deadline: Instant,
+    ) -> Result<Option<u64>, Status> {
+        let Some(node) = self.leader_node(leader) else {
+            return Ok(None);
+        };
+        let mut client = self
+            .channels
+            .client(&node)
+            .map_err(|e| Status::unavailable(format!("etcdserver: cannot reach leader: {e}")))?;
+        let mut request = tonic::Request::new(ReadIndexRequest {});
+        request.set_timeout(deadline.saturating_duration_since(Instant::now()));
+        match client.read_index(request).await {
+            Ok(reply) => Ok(Some(reply.into_inner().index)),
+            Err(status) if errors::is_not_leader(&status) => Ok(None),
+            Err(status) if status.code() == tonic::Code::DeadlineExceeded => {
+                Err(Status::unavailable("etcdserver: request timed out"))
+            }
+            Err(status) => Err(status),
+        }
+    }
+
+    /// On the leader: records `node` (new client URLs of an existing member) in the
+    /// membership. Only the node data changes, never who votes.
+    pub async fn set_member_node(
+        &self,
+        member_id: u64,
+        node: vane_proto::raft::Node,
+    ) -> Result<(), Status> {
+        let known = {
+            let metrics = self.raft.metrics();
+            let m = metrics.borrow_watched();
+            m.membership_config
+                .membership()
+                .get_node(&member_id)
+                .cloned()
+        };
+        match known {
+            None => {
+                return Err(Status::not_found(format!(
+                    "etcdserver: member {member_id:x} not found"
+                )));
+            }
+            Some(existing) if existing.peer_urls != node.peer_urls => {
+                return Err(Status::invalid_argument(
+                    "vane: a member publishes its client URLs only; change peer URLs with MemberUpdate",
+                ));
+            }
+            Some(existing) if existing == node => return Ok(()),
+            Some(_) => {}
+        }
+        let change = openraft::ChangeMembers::SetNodes([(member_id, node)].into_iter().collect());
+        match self.raft.change_membership(change, true).await {
+            Ok(_) => Ok(()),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
+                Err(errors::not_leader())
+            }
+            Err(e) => Err(Status::unavailable(format!(
+                "vane: membership change failed: {e}"
+            ))),
+        }
+    }
+
+    /// Makes the membership carry this member's advertised client URLs, so MemberList
+    /// and `endpoint status --cluster` find it; retried until done or stopped.
+    pub async fn publish_client_urls(&self) {
+        loop {
+            let (own, leader) = {
+                let metrics = self.raft.metrics();
+                let m = metrics.borrow_watched();
+                (
+                    m.membership_config
+                        .membership()
+                        .get_node(&self.member_id)
+                        .cloned(),
+                    m.current_leader,
+                )
+            };
+            if let Some(own) = own {
+                if own.client_urls == self.config.advertise_client_urls {
+                    return;
+                }
+                let wanted = vane_proto::raft::Node {
+                    client_urls: self.config.advertise_client_urls.clone(),
+                    ..own
+                };
+                let done = match leader {
+                    Some(l) if l == self.member_id => {
+                        self.set_member_node(self.member_id, wanted).await.is_ok()
+                    }
+                    Some(l) => match self.leader_node(l).map(|n| self.channels.client(&n)) {
+                        Some(Ok(mut client)) => client
+                            .publish_member(vane_proto::raft::PublishMemberRequest {
+                                member_id: self.member_id,
+                                node: Some(wanted),
+                            })
+                            .await
+                            .is_ok(),
+                        _ => false,
+                    },
+                    None => false,
+                };
+                if done {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Waits until the local state machine has applied `index`.
+    pub async fn wait_applied(&self, index: u64, deadline: Instant) -> Result<(), Status> {
+        let mut applied = self.state_machine.subscribe();
+        let reached =
+            tokio::time::timeout_at(deadline.into(), applied.wait_for(|a| a.log_index >= index))
+                .await;
+        match reached {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(Status::unavailable("etcdserver: server stopped")),
+            Err(_) => Err(Status::unavailable("etcdserver: request timed out")),
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! Starting and stopping a member: open the data directory, settle the member's identity,
+//! start Raft, found or join the cluster, serve peers and clients, and on SIGTERM hand
+//! leadership over before stopping. kill -9 is always safe: nothing here is needed for
+//! durability.
+
+use openraft::async_runtime::WatchReceiver;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use vane_proto::etcdserverpb::cluster_server::ClusterServer;
+use vane_proto::etcdserverpb::kv_server::KvServer;
+use vane_proto::etcdserverpb::maintenance_server::MaintenanceServer;
+use vane_proto::raft::raft_peer_server::RaftPeerServer;
+use vane_proto::raft::{MembersRequest, Node as MemberNode};
+use vane_raft_store::raft::log_store::LogStore;
+use vane_raft_store::{DataDir, Limits, StateMachine};
+
+use crate::config::{ClusterState, Config, parse_url};
+use crate::etcd::cluster::ClusterService;
+use crate::etcd::kv::KvService;
+use crate::etcd::maintenance::MaintenanceService;
+use crate::member::{cluster_id, founding_member_id};
+use crate::node::Node;
+use crate::raft::network::{PEER_MESSAGE_BYTES_MAX, PeerChannels};
+use crate::raft::peer_service::PeerService;
+
+/// Headroom above `--max-request-bytes` for the gRPC framing, as etcd allows.
+const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
+/// How long a joining member keeps asking the cluster for its id.
+const JOIN_ATTEMPTS_MAX: u32 = 60;
+
+/// A failure to start, with what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartError(pub String);
+
+fn fail(message: impl Into<String>) -> StartError {
+    StartError(message.into())
+}
+
+/// Runs a member until SIGTERM or SIGINT.
+pub async fn run(config: Config) -> Result<(), StartError> {
+    let config = Arc::new(config);
+    let members = config.initial_members().map_err(|e| fail(e.to_string()))?;
+    let data_dir = Arc::new(DataDir::open(&config.data_dir).map_err(|e| fail(e.to_string()))?);
+    let log_store = LogStore::open(&data_dir.raft_log_path()).map_err(|e| fail(e.to_string()))?;
+    let state_machine = Arc::new(
+        StateMachine::open(data_dir.clone(), Limits::default()).map_err(|e| fail(e.to_string()))?,
+    );
+    let channels = PeerChannels::default();
+
+    let founding: BTreeMap<u64, MemberNode> = members
+        .iter()
+        .map(|(name, urls)| {
+            let id = founding_member_id(&config.initial_cluster_token, name, urls);
+            let client_urls = if *name == config.name {
+                config.advertise_client_urls.clone()
+            } else {
+                Vec::new()
+            };
+            (
+                id,
+                MemberNode {
+                    name: name.clone(),
+                    peer_urls: urls.clone(),
+                    client_urls,
+                },
+            )
+        })
+        .collect();
+
+    let (member_id, cluster) = match data_dir.identity().map_err(|e| fail(e.to_string()))? {
+        Some(identity) => identity,
+        None => {
+            let identity = match config.initial_cluster_state {
+                ClusterState::New => {
+                    let own = founding
+                        .iter()
+                        .find(|(_, n)| n.name == config.name)
+                        .map(|(id, _)| *id)
+                        .ok_or_else(|| fail("this member is not in --initial-cluster"))?;
+                    let ids: Vec<u64> = founding.keys().copied().collect();
+                    (own, cluster_id(&config.initial_cluster_token, &ids))
+                }
+                ClusterState::Existing => join_identity(&config, &founding, &channels).await?,
+            };
+            data_dir
+                .set_identity(identity.0, identity.1)
+                .map_err(|e| fail(e.to_string()))?;
+            identity
+        }
+    };
+    tracing::info!(name = %config.name, member_id = format!("{member_id:016x}"), cluster_id = format!("{cluster:016x}"), "starting member");
+
+    let raft = crate::raft::start(
+        &config,
+        member_id,
+        log_store,
+        state_machine.clone(),
+        channels.clone(),
+    )
+    .await
+    .map_err(fail)?;
+
+    if config.initial_cluster_state == ClusterState::New
+        && !raft
+            .is_initialized()
+            .await
+            .map_err(|e| fail(e.to_string()))?
+    {
+        // Every founding member initialises with the same membership; those that see
+        // another's vote first are refused, which is fine.
+        if let Err(e) = raft.initialize(founding.clone()).await {
+            tracing::info!(error = %e, "cluster already initialised elsewhere");
+        }
+    }
+
+    let node = Arc::new(Node {
+        raft: raft.clone(),
+        state_machine,
+        data_dir,
+        member_id,
+        cluster_id: cluster,
+        config: config.clone(),
+        channels,
+    });
+
+    let publisher = {
+        let node = node.clone();
+        tokio::spawn(async move { node.publish_client_urls().await })
+    };
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut servers = tokio::task::JoinSet::new();
+    for url in &config.listen_peer_urls {
+        let listener = bind(url).await?;
+        let service = RaftPeerServer::new(PeerService::new(node.clone()))
+            .max_decoding_message_size(PEER_MESSAGE_BYTES_MAX)
+            .max_encoding_message_size(PEER_MESSAGE_BYTES_MAX);
+        let mut stop = stop_rx.clone();
+        servers.spawn(
+            tonic::transport::Server::builder()
+                .tcp_nodelay(true)
+                .add_service(service)
+                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                }),
+        );
+    }
+    let request_max = config.request_bytes_max + GRPC_OVERHEAD_BYTES;
+    for url in &config.listen_client_urls {
+        let listener = bind(url).await?;
+        let mut stop = stop_rx.clone();
+        servers.spawn(
+            tonic::transport::Server::builder()
+                .tcp_nodelay(true)
+                .add_service(
+                    KvServer::new(KvService::new(node.clone()))
+                        .max_decoding_message_size(request_max),
+                )
+                .add_service(
+                    ClusterServer::new(ClusterService::new(node.clone()))
+                        .max_decoding_message_size(request_max),
+                )
+                .add_service(
+                    MaintenanceServer::new(MaintenanceService::new(node.clone()))
+                        .max_decoding_message_size(request_max),
+                )
+                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                }),
+        );
+    }
+    tracing::info!(clients = ?config.listen_client_urls, peers = ?config.listen_peer_urls, "serving");
+
+    wait_for_signal().await;
+    tracing::info!("stopping");
+    publisher.abort();
+    hand_over_leadership(&node).await;
+    let _ = stop_tx.send(true);
+    if let Err(e) = raft.shutdown().await {
+        tracing::warn!(error = %e, "Raft did not stop cleanly");
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while servers.join_next().await.is_some() {}
+    })
+    .await;
+    Ok(())
+}
+
+async fn bind(url: &str) -> Result<TcpListener, StartError> {
+    let address: SocketAddr = parse_url(url)
+        .map_err(|e| fail(e.to_string()))?
+        .parse()
+        .map_err(|e| fail(format!("{url} does not name an IP address and port: {e}")))?;
+    TcpListener::bind(address).await.map_err(|e| {
+        fail(format!(
+            "cannot listen on {url}: {e}; is another vaned or etcd running there?"
+        ))
+    })
+}
+
+/// Asks the members of `--initial-cluster` which member this node is (it was added with
+/// MemberAdd under its peer URLs), and the cluster's id.
+async fn join_identity(
+    config: &Config,
+    founding: &BTreeMap<u64, MemberNode>,
+    channels: &PeerChannels,
+) -> Result<(u64, u64), StartError> {
+    let own_urls = &config.initial_advertise_peer_urls;
+    for attempt in 0..JOIN_ATTEMPTS_MAX {
+        for node in founding.values().filter(|n| n.name != config.name) {
+            let Ok(mut client) = channels.client(node) else {
+                continue;
+            };
+            let Ok(reply) = client.members(MembersRequest {}).await else {
+                continue;
+            };
+            let reply = reply.into_inner();
+            let found = reply.membership.and_then(|m| m.membership).and_then(|m| {
+                m.nodes
+                    .into_iter()
+                    .find(|(_, n)| n.peer_urls.iter().any(|u| own_urls.contains(u)))
+            });
+            if let Some((id, _)) = found {
+                return Ok((id, reply.cluster_id));
+            }
+        }
+        if attempt % 10 == 0 {
+            tracing::info!(
+                "waiting for the cluster to list this member's peer URLs (MemberAdd first)"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Err(fail(format!(
+        "no member of --initial-cluster lists peer URLs {own_urls:?}; add this member with MemberAdd before starting it with --initial-cluster-state existing"
+    )))
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch SIGTERM; stopping on Ctrl-C only");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// On the leader, passes leadership to the most caught-up voter so the cluster does not
+/// wait an election timeout; bounded to a few seconds.
+async fn hand_over_leadership(node: &Node) {
+    if node.leader() != Some(node.member_id) {
+        return;
+    }
+    let target = {
+        let metrics = node.raft.metrics();
+        let m = metrics.borrow_watched();
+        let voters: Vec<u64> = m.membership_config.membership().voter_ids().collect();
+        m.replication.as_ref().and_then(|replication| {
+            replication
+                .iter()
+                .filter(|(id, _)| **id != node.member_id && voters.contains(id))
+                .max_by_key(|(_, matched)| matched.as_ref().map_or(0, |l| l.index))
+                .map(|(id, _)| *id)
+        })
+    };
+    let Some(target) = target else { return };
+    tracing::info!(
+        to = format!("{target:016x}"),
+        "transferring leadership before stopping"
+    );
+    if let Err(e) = node.raft.trigger().transfer_leader(target).await {
+        tracing::warn!(error = %e, "leadership transfer failed");
+        return;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(3), async {
+        while node.leader() == Some(node.member_id) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}

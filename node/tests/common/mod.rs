@@ -1,0 +1,227 @@
+//! A cluster of real `vaned` processes on loopback for integration tests. Every process is
+//! killed when the cluster is dropped, also when a test fails.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tonic::transport::Channel;
+use vane_proto::etcdserverpb::kv_client::KvClient;
+use vane_proto::etcdserverpb::maintenance_client::MaintenanceClient;
+use vane_proto::etcdserverpb::{PutRequest, RangeRequest, StatusRequest};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+pub struct Member {
+    pub name: String,
+    pub client_port: u16,
+    pub peer_port: u16,
+    pub metrics_port: u16,
+    pub data_dir: PathBuf,
+    pub process: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Member {
+    pub fn client_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.client_port)
+    }
+}
+
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub members: Vec<Member>,
+    initial_cluster: String,
+}
+
+impl Cluster {
+    pub fn start(size: usize) -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let members: Vec<Member> = (0..size)
+            .map(|i| Member {
+                name: format!("n{}", i + 1),
+                client_port: free_port(),
+                peer_port: free_port(),
+                metrics_port: free_port(),
+                data_dir: dir.path().join(format!("n{}", i + 1)),
+                process: None,
+                log: dir.path().join(format!("n{}.log", i + 1)),
+            })
+            .collect();
+        let initial_cluster = members
+            .iter()
+            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer_port))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut cluster = Cluster {
+            dir,
+            members,
+            initial_cluster,
+        };
+        for i in 0..size {
+            cluster.spawn(i);
+        }
+        cluster
+    }
+
+    pub fn spawn(&mut self, i: usize) {
+        let m = &self.members[i];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&m.log)
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_vaned"))
+            .args([
+                "--name",
+                &m.name,
+                "--data-dir",
+                m.data_dir.to_str().expect("utf-8 path"),
+                "--listen-client-urls",
+                &m.client_url(),
+                "--listen-peer-urls",
+                &format!("http://127.0.0.1:{}", m.peer_port),
+                "--listen-metrics-urls",
+                &format!("http://127.0.0.1:{}", m.metrics_port),
+                "--initial-cluster",
+                &self.initial_cluster,
+                "--log-level",
+                "info,openraft=warn",
+            ])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn vaned");
+        self.members[i].process = Some(child);
+    }
+
+    /// SIGKILL, no goodbye.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.members[i].process.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn terminate(&mut self, i: usize) -> std::process::ExitStatus {
+        let mut child = self.members[i].process.take().expect("running");
+        let pid = child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
+        child.wait().expect("wait")
+    }
+
+    pub fn endpoints(&self) -> Vec<String> {
+        self.members
+            .iter()
+            .map(|m| format!("127.0.0.1:{}", m.client_port))
+            .collect()
+    }
+
+    pub async fn kv(&self, i: usize) -> KvClient<Channel> {
+        KvClient::new(channel(&self.members[i].client_url()).await)
+    }
+
+    pub async fn maintenance(&self, i: usize) -> MaintenanceClient<Channel> {
+        MaintenanceClient::new(channel(&self.members[i].client_url()).await)
+    }
+
+    /// Waits until some running member reports a leader, and returns that leader's index.
+    pub async fn wait_for_leader(&self, within: Duration) -> usize {
+        let deadline = Instant::now() + within;
+        loop {
+            for (i, m) in self.members.iter().enumerate() {
+                if m.process.is_none() {
+                    continue;
+                }
+                let Ok(ch) = tonic::transport::Endpoint::from_shared(m.client_url())
+                    .expect("url")
+                    .connect()
+                    .await
+                else {
+                    continue;
+                };
+                let Ok(status) = MaintenanceClient::new(ch).status(StatusRequest {}).await else {
+                    continue;
+                };
+                let status = status.into_inner();
+                let member_id = status.header.as_ref().map_or(0, |h| h.member_id);
+                if status.leader != 0 && status.leader == member_id {
+                    return i;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no leader within {within:?}; logs in {:?}",
+                self.dir.path()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn log_of(&self, i: usize) -> String {
+        std::fs::read_to_string(&self.members[i].log).unwrap_or_default()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in 0..self.members.len() {
+            self.kill(i);
+        }
+    }
+}
+
+pub async fn channel(url: &str) -> Channel {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match tonic::transport::Endpoint::from_shared(url.to_string())
+            .expect("url")
+            .connect()
+            .await
+        {
+            Ok(channel) => return channel,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "cannot connect to {url}: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+pub async fn put(kv: &mut KvClient<Channel>, key: &str, value: &str) -> Result<i64, tonic::Status> {
+    kv.put(PutRequest {
+        key: key.into(),
+        value: value.into(),
+        ..Default::default()
+    })
+    .await
+    .map(|r| r.into_inner().header.map_or(0, |h| h.revision))
+}
+
+pub async fn get(kv: &mut KvClient<Channel>, key: &str, serializable: bool) -> Option<String> {
+    let response = kv
+        .range(RangeRequest {
+            key: key.into(),
+            serializable,
+            ..Default::default()
+        })
+        .await
+        .expect("range")
+        .into_inner();
+    response
+        .kvs
+        .first()
+        .map(|kv| String::from_utf8_lossy(&kv.value).into_owned())
+}
