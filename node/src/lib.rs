@@ -6,12 +6,13 @@
 //! * [`raft`]: the openraft wiring and the peer network.
 //! * [`etcd`]: etcd's v3 gRPC services.
 //! * [`errors`]: where failures become gRPC statuses.
-//! * [`member`]: member and cluster ids.
+//! * [`member`]: member and cluster ids; [`membership`]: membership changes.
 
 pub mod config;
 pub mod errors;
 pub mod etcd;
 pub mod member;
+pub mod membership;
 pub mod node;
 pub mod raft;
 pub mod server;

@@ -293,7 +293,8 @@ impl Node {
         }
     }
 
-    /// Makes the membership carry this member's advertised client URLs, so MemberList
+    /// Makes the membership carry this member's name and advertised client URLs (a
+    /// member added with MemberAdd starts nameless, as in etcd), so MemberList
     /// and `endpoint status --cluster` find it; retried until done or stopped.
     pub async fn publish_client_urls(&self) {
         loop {
@@ -309,10 +310,13 @@ impl Node {
                 )
             };
             if let Some(own) = own {
-                if own.client_urls == self.config.advertise_client_urls {
+                if own.client_urls == self.config.advertise_client_urls
+                    && own.name == self.config.name
+                {
                     return;
                 }
                 let wanted = vane_proto::raft::Node {
+                    name: self.config.name.clone(),
                     client_urls: self.config.advertise_client_urls.clone(),
                     ..own
                 };

@@ -1,4 +1,5 @@
-//! etcd's Cluster service: the members as Raft's membership knows them.
+//! etcd's Cluster service: the members as Raft's membership knows them, and changes to
+//! them (made by the leader, see `membership`).
 
 use openraft::async_runtime::WatchReceiver;
 use std::sync::Arc;
@@ -10,6 +11,10 @@ use vane_proto::etcdserverpb::{
     MemberPromoteRequest, MemberPromoteResponse, MemberRemoveRequest, MemberRemoveResponse,
     MemberUpdateRequest, MemberUpdateResponse,
 };
+
+use vane_proto::raft::membership_change::Change;
+use vane_proto::raft::{AddMember, MembershipChange, UpdateMember};
+use vane_raft_store::raft::convert::membership_to_pb;
 
 use crate::node::Node;
 
@@ -24,68 +29,124 @@ impl ClusterService {
         ClusterService { node }
     }
 
-    fn members(&self) -> Vec<Member> {
-        let metrics = self.node.raft.metrics();
-        let metrics = metrics.borrow_watched();
-        let membership = metrics.membership_config.membership();
-        let voters: Vec<u64> = membership.voter_ids().collect();
-        membership
-            .nodes()
-            .map(|(id, node)| Member {
-                id: *id,
-                name: node.name.clone(),
-                peer_ur_ls: node.peer_urls.clone(),
-                client_ur_ls: node.client_urls.clone(),
-                is_learner: !voters.contains(id),
+    fn current_members(&self) -> Vec<Member> {
+        let membership = {
+            let metrics = self.node.raft.metrics();
+            let m = metrics.borrow_watched();
+            membership_to_pb(m.membership_config.membership())
+        };
+        members_of(&membership)
+    }
+
+    fn header(&self) -> Option<vane_proto::etcdserverpb::ResponseHeader> {
+        self.node.header(self.node.state_machine.applied().revision)
+    }
+
+    async fn change(&self, change: Change) -> Result<(u64, Vec<Member>), Status> {
+        let reply = self
+            .node
+            .change_members(MembershipChange {
+                change: Some(change),
             })
-            .collect()
+            .await?;
+        let members = reply
+            .membership
+            .as_ref()
+            .map(members_of)
+            .unwrap_or_default();
+        Ok((reply.added_id, members))
     }
 }
 
-fn not_yet(what: &str) -> Status {
-    Status::unimplemented(format!(
-        "vane: {what} is not available yet in this build; membership changes arrive with the cluster issue"
-    ))
+/// etcd's member records from a membership: a member outside every voter set is a learner.
+fn members_of(membership: &vane_proto::raft::Membership) -> Vec<Member> {
+    let voters: Vec<u64> = membership
+        .configs
+        .iter()
+        .flat_map(|c| c.ids.iter().copied())
+        .collect();
+    membership
+        .nodes
+        .iter()
+        .map(|(id, node)| Member {
+            id: *id,
+            name: node.name.clone(),
+            peer_ur_ls: node.peer_urls.clone(),
+            client_ur_ls: node.client_urls.clone(),
+            is_learner: !voters.contains(id),
+        })
+        .collect()
 }
 
 #[tonic::async_trait]
 impl Cluster for ClusterService {
     async fn member_add(
         &self,
-        _request: Request<MemberAddRequest>,
+        request: Request<MemberAddRequest>,
     ) -> Result<Response<MemberAddResponse>, Status> {
-        Err(not_yet("MemberAdd"))
+        let request = request.into_inner();
+        let (id, members) = self
+            .change(Change::Add(AddMember {
+                peer_urls: request.peer_ur_ls,
+                is_learner: request.is_learner,
+            }))
+            .await?;
+        let member = members.iter().find(|m| m.id == id).cloned();
+        Ok(Response::new(MemberAddResponse {
+            header: self.header(),
+            member,
+            members,
+        }))
     }
 
     async fn member_remove(
         &self,
-        _request: Request<MemberRemoveRequest>,
+        request: Request<MemberRemoveRequest>,
     ) -> Result<Response<MemberRemoveResponse>, Status> {
-        Err(not_yet("MemberRemove"))
+        let (_, members) = self.change(Change::Remove(request.into_inner().id)).await?;
+        Ok(Response::new(MemberRemoveResponse {
+            header: self.header(),
+            members,
+        }))
     }
 
     async fn member_update(
         &self,
-        _request: Request<MemberUpdateRequest>,
+        request: Request<MemberUpdateRequest>,
     ) -> Result<Response<MemberUpdateResponse>, Status> {
-        Err(not_yet("MemberUpdate"))
+        let request = request.into_inner();
+        let (_, members) = self
+            .change(Change::Update(UpdateMember {
+                id: request.id,
+                peer_urls: request.peer_ur_ls,
+            }))
+            .await?;
+        Ok(Response::new(MemberUpdateResponse {
+            header: self.header(),
+            members,
+        }))
     }
 
     async fn member_list(
         &self,
         _request: Request<MemberListRequest>,
     ) -> Result<Response<MemberListResponse>, Status> {
-        let revision = self.node.state_machine.applied().revision;
         Ok(Response::new(MemberListResponse {
-            header: self.node.header(revision),
-            members: self.members(),
+            header: self.header(),
+            members: self.current_members(),
         }))
     }
 
     async fn member_promote(
         &self,
-        _request: Request<MemberPromoteRequest>,
+        request: Request<MemberPromoteRequest>,
     ) -> Result<Response<MemberPromoteResponse>, Status> {
-        Err(not_yet("MemberPromote"))
+        let (_, members) = self
+            .change(Change::Promote(request.into_inner().id))
+            .await?;
+        Ok(Response::new(MemberPromoteResponse {
+            header: self.header(),
+            members,
+        }))
     }
 }

@@ -233,6 +233,17 @@ impl RaftPeer for PeerService {
         self.node.set_member_node(request.member_id, node).await?;
         Ok(Response::new(pb::PublishMemberReply {}))
     }
+
+    async fn change_members(
+        &self,
+        request: Request<pb::MembershipChange>,
+    ) -> Result<Response<pb::MembershipChangeReply>, Status> {
+        let reply = self
+            .node
+            .change_members_as_leader(request.into_inner())
+            .await?;
+        Ok(Response::new(reply))
+    }
 }
 
 async fn receive_file(

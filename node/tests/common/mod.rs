@@ -28,6 +28,10 @@ pub struct Member {
     pub data_dir: PathBuf,
     pub process: Option<Child>,
     pub log: PathBuf,
+    /// Extra flags, e.g. `--snapshot-count`.
+    pub extra_args: Vec<String>,
+    /// `new` for founding members, `existing` for members added later.
+    pub cluster_state: &'static str,
 }
 
 impl Member {
@@ -44,6 +48,11 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn start(size: usize) -> Cluster {
+        Cluster::start_with(size, &[])
+    }
+
+    /// Starts `size` founding members, each with `extra_args` added to its flags.
+    pub fn start_with(size: usize, extra_args: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let members: Vec<Member> = (0..size)
             .map(|i| Member {
@@ -54,6 +63,8 @@ impl Cluster {
                 data_dir: dir.path().join(format!("n{}", i + 1)),
                 process: None,
                 log: dir.path().join(format!("n{}.log", i + 1)),
+                extra_args: Vec::new(),
+                cluster_state: "new",
             })
             .collect();
         let initial_cluster = members
@@ -66,6 +77,9 @@ impl Cluster {
             members,
             initial_cluster,
         };
+        for m in &mut cluster.members {
+            m.extra_args = extra_args.iter().map(|a| a.to_string()).collect();
+        }
         for i in 0..size {
             cluster.spawn(i);
         }
@@ -93,14 +107,53 @@ impl Cluster {
                 &format!("http://127.0.0.1:{}", m.metrics_port),
                 "--initial-cluster",
                 &self.initial_cluster,
+                "--initial-cluster-state",
+                m.cluster_state,
                 "--log-level",
                 "info,openraft=warn",
             ])
+            .args(&m.extra_args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("spawn vaned");
         self.members[i].process = Some(child);
+    }
+
+    /// Describes a new member (not started) and returns its index and peer URL; the
+    /// caller adds it with MemberAdd, then calls [`Cluster::spawn`].
+    pub fn new_member(&mut self) -> (usize, String) {
+        let i = self.members.len();
+        let name = format!("n{}", i + 1);
+        let peer_port = free_port();
+        let peer_url = format!("http://127.0.0.1:{peer_port}");
+        self.initial_cluster = format!("{},{name}={peer_url}", self.initial_cluster);
+        let extra_args = self
+            .members
+            .first()
+            .map(|m| m.extra_args.clone())
+            .unwrap_or_default();
+        self.members.push(Member {
+            data_dir: self.dir.path().join(&name),
+            log: self.dir.path().join(format!("{name}.log")),
+            name,
+            client_port: free_port(),
+            peer_port,
+            metrics_port: free_port(),
+            process: None,
+            extra_args,
+            cluster_state: "existing",
+        });
+        (i, peer_url)
+    }
+
+    pub async fn cluster_client(
+        &self,
+        i: usize,
+    ) -> vane_proto::etcdserverpb::cluster_client::ClusterClient<Channel> {
+        vane_proto::etcdserverpb::cluster_client::ClusterClient::new(
+            channel(&self.members[i].client_url()).await,
+        )
     }
 
     /// SIGKILL, no goodbye.

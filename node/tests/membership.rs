@@ -1,0 +1,154 @@
+//! Membership changes on real processes: a fourth member joins as a learner, is refused
+//! promotion until it has caught up, is promoted, and another member is removed; a
+//! member that fell far behind catches up through a snapshot.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Cluster, get, put};
+use vane_proto::etcdserverpb::{
+    MemberAddRequest, MemberListRequest, MemberPromoteRequest, MemberRemoveRequest,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learner_joins_is_promoted_once_caught_up_and_another_member_is_removed() {
+    let mut cluster = Cluster::start(3);
+    cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let mut kv = cluster.kv(0).await;
+    for n in 0..100 {
+        put(&mut kv, &format!("k{n}"), "v").await.expect("put");
+    }
+
+    let (new, peer_url) = cluster.new_member();
+    let mut members = cluster.cluster_client(1).await;
+    let added = members
+        .member_add(MemberAddRequest {
+            peer_ur_ls: vec![peer_url.clone()],
+            is_learner: true,
+        })
+        .await
+        .expect("member add")
+        .into_inner();
+    let new_id = added.member.as_ref().expect("added member").id;
+    assert!(added.member.as_ref().is_some_and(|m| m.is_learner));
+    assert_eq!(added.members.len(), 4);
+
+    // The same peer URL twice is refused with etcd's error.
+    let again = members
+        .member_add(MemberAddRequest {
+            peer_ur_ls: vec![peer_url],
+            is_learner: true,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(again.message(), "etcdserver: Peer URLs already exists");
+
+    // Not started yet: it cannot be in sync, so promotion is refused.
+    let early = members
+        .member_promote(MemberPromoteRequest { id: new_id })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        early.message(),
+        "etcdserver: can only promote a learner member which is in sync with leader"
+    );
+
+    cluster.spawn(new);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match members
+            .member_promote(MemberPromoteRequest { id: new_id })
+            .await
+        {
+            Ok(_) => break,
+            Err(status) => {
+                assert!(Instant::now() < deadline, "never promoted: {status}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    let mut on_new = cluster.kv(new).await;
+    assert_eq!(get(&mut on_new, "k99", false).await.as_deref(), Some("v"));
+
+    // A joined member publishes its name and client URLs shortly after it starts.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let list = loop {
+        let list = members
+            .member_list(MemberListRequest::default())
+            .await
+            .expect("list")
+            .into_inner();
+        let joined = list
+            .members
+            .iter()
+            .find(|m| m.id == new_id)
+            .expect("listed");
+        assert!(!joined.is_learner);
+        if joined.name == "n4" && !joined.client_ur_ls.is_empty() {
+            break list;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "n4 never published its name: {joined:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+
+    let removed_id = list.members.iter().find(|m| m.name == "n1").expect("n1").id;
+    let after = members
+        .member_remove(MemberRemoveRequest { id: removed_id })
+        .await
+        .expect("remove")
+        .into_inner();
+    assert_eq!(after.members.len(), 3);
+    let missing = members
+        .member_remove(MemberRemoveRequest { id: removed_id })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.message(), "etcdserver: member not found");
+
+    // The cluster of n2, n3, n4 keeps serving writes.
+    let mut kv = cluster.kv(2).await;
+    put(&mut kv, "after-remove", "ok")
+        .await
+        .expect("put after remove");
+    assert_eq!(
+        get(&mut on_new, "after-remove", false).await.as_deref(),
+        Some("ok")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_far_behind_catches_up_through_a_snapshot() {
+    let mut cluster = Cluster::start_with(3, &["--snapshot-count", "50"]);
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let behind = (leader + 1) % 3;
+    cluster.kill(behind);
+    let writer = (leader + 2) % 3;
+    let mut kv = cluster.kv(writer).await;
+    for n in 0..400 {
+        put(&mut kv, &format!("k{n:03}"), &n.to_string())
+            .await
+            .expect("put");
+    }
+    cluster.spawn(behind);
+    let mut lagging = cluster.kv(behind).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(&mut lagging, "k399", true).await.as_deref() != Some("399") {
+        assert!(
+            Instant::now() < deadline,
+            "the lagging member never caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(get(&mut lagging, "k000", true).await.as_deref(), Some("0"));
+    let log = cluster.log_of(behind);
+    let snapshots = std::fs::read_dir(cluster.members[behind].data_dir.join("snapshots"))
+        .expect("snapshots dir")
+        .count();
+    assert!(
+        snapshots > 0,
+        "the lagging member holds no snapshot; log:\n{log}"
+    );
+}
