@@ -6,13 +6,16 @@
 //! * [`raft`]: the openraft wiring and the peer network.
 //! * [`etcd`]: etcd's v3 gRPC services.
 //! * [`errors`]: where failures become gRPC statuses.
+//! * [`admin`], [`metrics`]: the admin HTTP endpoint and what it reports.
 //! * [`member`]: member and cluster ids; [`membership`]: membership changes.
 
+pub mod admin;
 pub mod config;
 pub mod errors;
 pub mod etcd;
 pub mod member;
 pub mod membership;
+pub mod metrics;
 pub mod node;
 pub mod raft;
 pub mod server;

@@ -18,6 +18,7 @@ use vane_raft_store::{DataDir, StateMachine};
 
 use crate::config::Config;
 use crate::errors;
+use crate::metrics::Metrics;
 use crate::raft::network::PeerChannels;
 
 /// Pause between attempts while no leader is known.
@@ -40,6 +41,8 @@ pub struct Node {
     pub config: Arc<Config>,
     /// Channels to peers, shared with the Raft network.
     pub channels: PeerChannels,
+    /// What this member reports on `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 fn now_ms() -> i64 {
@@ -87,6 +90,15 @@ impl Node {
     /// forwarded to the leader. Retried only where it provably was not proposed (no
     /// leader yet, or the receiver was not the leader), until the request timeout.
     pub async fn propose(&self, op: Op) -> Result<CommandResult, Status> {
+        let result = self.propose_once(op).await;
+        match &result {
+            Ok(_) => self.metrics.proposals_committed.inc(),
+            Err(_) => self.metrics.proposals_failed.inc(),
+        }
+        result
+    }
+
+    async fn propose_once(&self, op: Op) -> Result<CommandResult, Status> {
         let command = Command {
             proposed_at_ms: now_ms(),
             op: Some(op),

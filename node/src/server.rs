@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::TryFutureExt;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use vane_proto::etcdserverpb::cluster_server::ClusterServer;
@@ -17,6 +18,7 @@ use vane_proto::etcdserverpb::maintenance_server::MaintenanceServer;
 use vane_proto::raft::raft_peer_server::RaftPeerServer;
 use vane_proto::raft::{MembersRequest, Node as MemberNode};
 use vane_raft_store::raft::log_store::LogStore;
+use vane_raft_store::raft::state_machine::ApplyObserver;
 use vane_raft_store::{DataDir, Limits, StateMachine};
 
 use crate::config::{ClusterState, Config, parse_url};
@@ -24,6 +26,7 @@ use crate::etcd::cluster::ClusterService;
 use crate::etcd::kv::KvService;
 use crate::etcd::maintenance::MaintenanceService;
 use crate::member::{cluster_id, founding_member_id};
+use crate::metrics::{Metrics, RequestMetricsLayer};
 use crate::node::Node;
 use crate::raft::network::{PEER_MESSAGE_BYTES_MAX, PeerChannels};
 use crate::raft::peer_service::PeerService;
@@ -96,12 +99,20 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     };
     tracing::info!(name = %config.name, member_id = format!("{member_id:016x}"), cluster_id = format!("{cluster:016x}"), "starting member");
 
+    let metrics = Arc::new(Metrics::new().map_err(|e| fail(format!("metrics: {e}")))?);
+    let apply_observer: ApplyObserver = {
+        let metrics = metrics.clone();
+        Arc::new(move |took: Duration, _entries: usize| {
+            metrics.apply_duration.observe(took.as_secs_f64())
+        })
+    };
     let raft = crate::raft::start(
         &config,
         member_id,
         log_store,
         state_machine.clone(),
         channels.clone(),
+        apply_observer,
     )
     .await
     .map_err(fail)?;
@@ -127,7 +138,9 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         cluster_id: cluster,
         config: config.clone(),
         channels,
+        metrics: metrics.clone(),
     });
+    tokio::spawn(crate::metrics::follow_raft(node.clone()));
 
     let publisher = {
         let node = node.clone();
@@ -148,7 +161,8 @@ pub async fn run(config: Config) -> Result<(), StartError> {
                 .add_service(service)
                 .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
                     let _ = stop.wait_for(|s| *s).await;
-                }),
+                })
+                .map_err(|e| e.to_string()),
         );
     }
     let request_max = config.request_bytes_max + GRPC_OVERHEAD_BYTES;
@@ -158,6 +172,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         servers.spawn(
             tonic::transport::Server::builder()
                 .tcp_nodelay(true)
+                .layer(RequestMetricsLayer::new(metrics.clone()))
                 .add_service(
                     KvServer::new(KvService::new(node.clone()))
                         .max_decoding_message_size(request_max),
@@ -172,10 +187,24 @@ pub async fn run(config: Config) -> Result<(), StartError> {
                 )
                 .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
                     let _ = stop.wait_for(|s| *s).await;
-                }),
+                })
+                .map_err(|e| e.to_string()),
         );
     }
-    tracing::info!(clients = ?config.listen_client_urls, peers = ?config.listen_peer_urls, "serving");
+    for url in &config.listen_metrics_urls {
+        let listener = bind(url).await?;
+        let mut stop = stop_rx.clone();
+        let app = crate::admin::router(node.clone());
+        servers.spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+                .map_err(|e| e.to_string())
+        });
+    }
+    tracing::info!(clients = ?config.listen_client_urls, peers = ?config.listen_peer_urls, admin = ?config.listen_metrics_urls, "serving");
 
     wait_for_signal().await;
     tracing::info!("stopping");

@@ -188,3 +188,67 @@ async fn sigterm_on_the_leader_hands_over_leadership_and_exits_cleanly() {
     let mut kv = cluster.kv(next).await;
     assert_eq!(get(&mut kv, "before", false).await.as_deref(), Some("stop"));
 }
+
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect admin port");
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").expect("send");
+    let mut text = String::new();
+    stream.read_to_string(&mut text).expect("read");
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_endpoint_reports_health_readiness_and_metrics() {
+    let cluster = Cluster::start(3);
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let mut kv = cluster.kv(leader).await;
+    put(&mut kv, "m", "1").await.expect("put");
+    let _ = kv
+        .range(RangeRequest {
+            key: b"m".to_vec(),
+            revision: 999,
+            ..Default::default()
+        })
+        .await;
+    let port = cluster.members[leader].metrics_port;
+    let (status, body) = tokio::task::spawn_blocking(move || http_get(port, "/health"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (status, body.as_str()),
+        (200, r#"{"health":"true","reason":""}"#)
+    );
+    let (status, _) = tokio::task::spawn_blocking(move || http_get(port, "/readyz"))
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let (status, metrics) = tokio::task::spawn_blocking(move || http_get(port, "/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    for expected in [
+        "vane_raft_term ",
+        "vane_server_is_leader 1",
+        "vane_proposals_committed_total 1",
+        "vane_grpc_requests_total{code=\"0\",method=\"Put\"} 1",
+        "vane_grpc_requests_total{code=\"11\",method=\"Range\"} 1",
+        "vane_apply_duration_seconds_count",
+        "vane_mvcc_db_total_size_in_bytes",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "missing {expected:?} in\n{metrics}"
+        );
+    }
+}

@@ -45,6 +45,7 @@ pub async fn start(
     log_store: LogStore,
     state_machine: Arc<StateMachine>,
     channels: PeerChannels,
+    apply_observer: vane_raft_store::raft::state_machine::ApplyObserver,
 ) -> Result<Raft, String> {
     let raft_config = Arc::new(raft_config(config)?);
     Raft::new(
@@ -52,7 +53,7 @@ pub async fn start(
         raft_config,
         PeerNetwork::new(channels),
         log_store,
-        RaftStateMachineAdapter::new(state_machine),
+        RaftStateMachineAdapter::new(state_machine).with_observer(apply_observer),
     )
     .await
     .map_err(|e| format!("Raft did not start: {e}"))

@@ -17,16 +17,30 @@ use crate::error::StoreError;
 use crate::state_machine::snapshot::SnapshotFile;
 use crate::state_machine::{ApplyItem, ApplyPayload, StateMachine};
 
+/// Told how long each applied batch took and how many entries it held, for metrics. The
+/// clock is read here, around apply, never inside it.
+pub type ApplyObserver = Arc<dyn Fn(std::time::Duration, usize) + Send + Sync>;
+
 /// Hands Vane's state machine to openraft.
 #[derive(Clone)]
 pub struct RaftStateMachineAdapter {
     state_machine: Arc<StateMachine>,
+    observer: Option<ApplyObserver>,
 }
 
 impl RaftStateMachineAdapter {
     /// Wraps `state_machine`; the node keeps its own `Arc` to serve reads.
     pub fn new(state_machine: Arc<StateMachine>) -> Self {
-        RaftStateMachineAdapter { state_machine }
+        RaftStateMachineAdapter {
+            state_machine,
+            observer: None,
+        }
+    }
+
+    /// Reports every applied batch to `observer`.
+    pub fn with_observer(mut self, observer: ApplyObserver) -> Self {
+        self.observer = Some(observer);
+        self
     }
 }
 
@@ -107,7 +121,11 @@ impl RaftStateMachine<TypeConfig> for RaftStateMachineAdapter {
             });
             responders.push(responder);
         }
+        let started = std::time::Instant::now();
         let results = self.state_machine.apply(&items)?;
+        if let Some(observer) = &self.observer {
+            observer(started.elapsed(), items.len());
+        }
         for (result, responder) in results.into_iter().zip(responders) {
             if let Some(responder) = responder {
                 responder.send(result);

@@ -1,0 +1,281 @@
+//! What a member reports about itself in Prometheus' text format: Raft (term, leader,
+//! leader changes, indexes), proposals (committed, failed), apply latency, client
+//! requests by method and status with their latency, and the store's size.
+//!
+//! Counters live in one registry per member, owned by [`Metrics`]; Raft's gauges are
+//! refreshed from openraft's metrics by a task that follows them.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use openraft::async_runtime::WatchReceiver;
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
+};
+
+use crate::node::Node;
+
+/// Latency buckets from 100 µs to about 6.5 s.
+fn latency_buckets() -> Vec<f64> {
+    prometheus::exponential_buckets(0.0001, 2.0, 17).unwrap_or_default()
+}
+
+/// The collectors of one member.
+pub struct Metrics {
+    registry: Registry,
+    /// Current Raft term.
+    pub raft_term: IntGauge,
+    /// 1 when this member knows a leader.
+    pub has_leader: IntGauge,
+    /// 1 when this member is the leader.
+    pub is_leader: IntGauge,
+    /// Leader changes this member has seen.
+    pub leader_changes: IntCounter,
+    /// Last log index, committed index and applied index.
+    pub raft_last_index: IntGauge,
+    /// See `raft_last_index`.
+    pub raft_committed_index: IntGauge,
+    /// See `raft_last_index`.
+    pub raft_applied_index: IntGauge,
+    /// Proposals applied with a result (including etcd-rule refusals).
+    pub proposals_committed: IntCounter,
+    /// Proposals that did not get a result (no leader, timeout, leader change).
+    pub proposals_failed: IntCounter,
+    /// Time to apply one batch of entries.
+    pub apply_duration: Histogram,
+    /// Client requests by gRPC method and status code.
+    pub requests: IntCounterVec,
+    /// Client request latency by gRPC method.
+    pub request_duration: HistogramVec,
+    /// Bytes the state machine occupies on disk.
+    pub db_size_bytes: IntGauge,
+}
+
+fn register<C: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    collector: C,
+) -> C {
+    if let Err(e) = registry.register(Box::new(collector.clone())) {
+        tracing::warn!(error = %e, "metric not registered");
+    }
+    collector
+}
+
+impl Metrics {
+    /// A fresh registry with every collector registered.
+    pub fn new() -> Result<Metrics, prometheus::Error> {
+        let registry = Registry::new_custom(Some("vane".into()), None)?;
+        let gauge = |name: &str, help: &str| IntGauge::new(name, help);
+        let counter = |name: &str, help: &str| IntCounter::new(name, help);
+        Ok(Metrics {
+            raft_term: register(&registry, gauge("raft_term", "Current Raft term.")?),
+            has_leader: register(
+                &registry,
+                gauge("server_has_leader", "1 when this member knows a leader.")?,
+            ),
+            is_leader: register(
+                &registry,
+                gauge("server_is_leader", "1 when this member is the leader.")?,
+            ),
+            leader_changes: register(
+                &registry,
+                counter("server_leader_changes_seen_total", "Leader changes seen.")?,
+            ),
+            raft_last_index: register(
+                &registry,
+                gauge("raft_last_log_index", "Last index in this member's log.")?,
+            ),
+            raft_committed_index: register(
+                &registry,
+                gauge("raft_committed_index", "Last committed index.")?,
+            ),
+            raft_applied_index: register(
+                &registry,
+                gauge("raft_applied_index", "Last applied index.")?,
+            ),
+            proposals_committed: register(
+                &registry,
+                counter(
+                    "proposals_committed_total",
+                    "Proposals applied with a result.",
+                )?,
+            ),
+            proposals_failed: register(
+                &registry,
+                counter(
+                    "proposals_failed_total",
+                    "Proposals that got no result (no leader, timeout).",
+                )?,
+            ),
+            apply_duration: register(
+                &registry,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "apply_duration_seconds",
+                        "Time to apply one batch of entries.",
+                    )
+                    .buckets(latency_buckets()),
+                )?,
+            ),
+            requests: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "grpc_requests_total",
+                        "Client gRPC requests by method and status code.",
+                    ),
+                    &["method", "code"],
+                )?,
+            ),
+            request_duration: register(
+                &registry,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "grpc_request_duration_seconds",
+                        "Client gRPC request latency.",
+                    )
+                    .buckets(latency_buckets()),
+                    &["method"],
+                )?,
+            ),
+            db_size_bytes: register(
+                &registry,
+                gauge("mvcc_db_total_size_in_bytes", "Bytes of the store on disk.")?,
+            ),
+            registry,
+        })
+    }
+
+    /// Every metric in Prometheus' text format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::warn!(error = %e, "metrics did not encode");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// Follows openraft's metrics and mirrors them into `node.metrics` until the watch ends.
+pub async fn follow_raft(node: Arc<Node>) {
+    let mut watch = node.raft.metrics();
+    let mut last_leader = None;
+    loop {
+        {
+            let m = watch.borrow_watched();
+            let metrics = &node.metrics;
+            metrics.raft_term.set(m.current_term as i64);
+            metrics
+                .has_leader
+                .set(i64::from(m.current_leader.is_some()));
+            metrics
+                .is_leader
+                .set(i64::from(m.current_leader == Some(node.member_id)));
+            if m.current_leader.is_some() && m.current_leader != last_leader {
+                if last_leader.is_some() {
+                    metrics.leader_changes.inc();
+                }
+                last_leader = m.current_leader;
+            }
+            metrics
+                .raft_last_index
+                .set(m.last_log_index.unwrap_or(0) as i64);
+            metrics
+                .raft_committed_index
+                .set(m.local_committed.as_ref().map_or(0, |l| l.index) as i64);
+            metrics
+                .raft_applied_index
+                .set(m.last_applied.as_ref().map_or(0, |l| l.index) as i64);
+        }
+        if watch.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A tower layer that counts client requests by gRPC method and status, and times them.
+#[derive(Clone)]
+pub struct RequestMetricsLayer {
+    metrics: Arc<Metrics>,
+}
+
+impl RequestMetricsLayer {
+    /// Records into `metrics`.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        RequestMetricsLayer { metrics }
+    }
+}
+
+impl<S> tower::Layer<S> for RequestMetricsLayer {
+    type Service = RequestMetrics<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestMetrics {
+            inner,
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+/// See [`RequestMetricsLayer`].
+#[derive(Clone)]
+pub struct RequestMetrics<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+}
+
+impl<S, B, ResB> tower::Service<http::Request<B>> for RequestMetrics<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<ResB>> + Send,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let method = request
+            .uri()
+            .path()
+            .rsplit('/')
+            .next()
+            .unwrap_or("unknown")
+            .to_string();
+        let metrics = self.metrics.clone();
+        let started = Instant::now();
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            let response = future.await;
+            // Errors of unary calls travel as trailers-only responses, so their status is
+            // in the headers; a missing status means the call went on to succeed.
+            let code = match &response {
+                Ok(r) => r
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("0")
+                    .to_string(),
+                Err(_) => "transport".to_string(),
+            };
+            metrics.requests.with_label_values(&[&method, &code]).inc();
+            metrics
+                .request_duration
+                .with_label_values(&[&method])
+                .observe(duration_secs(started.elapsed()));
+            response
+        })
+    }
+}
+
+/// A duration in seconds, as Prometheus wants it.
+pub fn duration_secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
