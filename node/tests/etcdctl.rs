@@ -1,0 +1,281 @@
+//! The real `etcdctl` 3.4 against a real etcd 3.4 and against a three-node Vane: the same
+//! sequence of commands must print the same thing (revisions included: both start at 1)
+//! and exit the same way. Cluster ids, member ids and terms are masked.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Cluster, free_port};
+
+struct Etcd {
+    process: Child,
+    endpoint: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+fn start_etcd() -> Etcd {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let client = format!("http://127.0.0.1:{}", free_port());
+    let peer = format!("http://127.0.0.1:{}", free_port());
+    let process = Command::new("etcd")
+        .args([
+            "--name",
+            "etcd",
+            "--data-dir",
+            dir.path().join("data").to_str().expect("utf-8"),
+            "--listen-client-urls",
+            &client,
+            "--advertise-client-urls",
+            &client,
+            "--listen-peer-urls",
+            &peer,
+            "--initial-advertise-peer-urls",
+            &peer,
+            "--initial-cluster",
+            &format!("etcd={peer}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("etcd 3.4 is installed by `make setup` (Debian package etcd-server)");
+    let endpoint = client.trim_start_matches("http://").to_string();
+    let etcd = Etcd {
+        process,
+        endpoint,
+        _dir: dir,
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while etcdctl(&etcd.endpoint, &["endpoint", "health"], None).0 != 0 {
+        assert!(Instant::now() < deadline, "etcd did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    etcd
+}
+
+/// Runs etcdctl and returns (exit code, stdout, the `Error:` line of stderr if any).
+fn etcdctl(endpoints: &str, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    let mut child = Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={endpoints}"))
+        .arg("--command-timeout=10s")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("etcdctl 3.4 is installed by `make setup` (Debian package etcd-client)");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .as_mut()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    }
+    drop(child.stdin.take());
+    let output = child.wait_with_output().expect("etcdctl output");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let error = stderr
+        .lines()
+        .filter(|l| l.starts_with("Error:"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        error,
+    )
+}
+
+/// Masks what legitimately differs between two clusters: ids and terms.
+fn mask(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(pos) = ["\"cluster_id\":", "\"member_id\":", "\"raft_term\":"]
+        .iter()
+        .filter_map(|k| rest.find(k).map(|p| (p, k.len())))
+        .min()
+    {
+        let (at, len) = pos;
+        out.push_str(&rest[..at + len]);
+        rest = &rest[at + len..];
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        out.push('N');
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+const TXN: &str = "value(\"foo\") = \"baz\"\n\nput foo qux\nget foo\n\nput foo nope\n\n";
+
+fn script() -> Vec<(Vec<&'static str>, Option<&'static str>)> {
+    let c = |args: &[&'static str]| (args.to_vec(), None);
+    vec![
+        c(&["put", "foo", "bar"]),
+        c(&["put", "foo", "baz", "--prev-kv"]),
+        c(&["get", "foo"]),
+        c(&["get", "foo", "-w", "json"]),
+        c(&["put", "foo2", "x"]),
+        c(&["put", "fop", "y"]),
+        c(&["put", "zeta", "z"]),
+        c(&["get", "fo", "--prefix"]),
+        c(&["get", "foo", "--rev=2"]),
+        c(&["get", "fo", "--prefix", "--limit=1", "-w", "json"]),
+        c(&[
+            "get",
+            "fo",
+            "--prefix",
+            "--sort-by=MODIFY",
+            "--order=DESCEND",
+        ]),
+        c(&["get", "fo", "--prefix", "--keys-only"]),
+        c(&["get", "fo", "--prefix", "--count-only", "-w", "json"]),
+        c(&["get", "foo", "--from-key"]),
+        c(&["get", "a", "z"]),
+        (vec!["txn"], Some(TXN)),
+        (vec!["txn", "-w", "json"], Some(TXN)),
+        c(&["del", "foo2"]),
+        c(&["del", "fo", "--prefix", "--prev-kv"]),
+        c(&["del", "nothing"]),
+        c(&["get", "", "--prefix", "-w", "json"]),
+        c(&["compaction", "4"]),
+        c(&["get", "foo", "--rev=3"]),
+        c(&["get", "zeta", "--rev=99"]),
+        c(&["compaction", "2"]),
+        c(&["put", "", "empty-key"]),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcdctl_prints_the_same_against_vane_as_against_etcd() {
+    let etcd = start_etcd();
+    let cluster = Cluster::start(3);
+    cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let vane = cluster.endpoints().join(",");
+    let etcd_endpoint = etcd.endpoint.clone();
+
+    let mut mismatches = Vec::new();
+    for (args, stdin) in script() {
+        let etcd_endpoint = etcd_endpoint.clone();
+        let vane = vane.clone();
+        let args_owned: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let (want, got) = tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args_owned.iter().map(String::as_str).collect();
+            (
+                etcdctl(&etcd_endpoint, &args, stdin),
+                etcdctl(&vane, &args, stdin),
+            )
+        })
+        .await
+        .expect("etcdctl");
+        let want = (want.0, mask(&want.1), want.2);
+        let got = (got.0, mask(&got.1), got.2);
+        if want != got {
+            mismatches.push(format!(
+                "etcdctl {}\n  etcd: {want:?}\n  vane: {got:?}",
+                args.join(" ")
+            ));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} differences:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcdctl_manages_members_and_reports_endpoints() {
+    let cluster = Cluster::start(3);
+    cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let endpoints = cluster.endpoints().join(",");
+    let run = move |args: Vec<&'static str>| {
+        let endpoints = endpoints.clone();
+        async move {
+            tokio::task::spawn_blocking(move || etcdctl(&endpoints, &args, None))
+                .await
+                .expect("etcdctl")
+        }
+    };
+    let (code, out, _) = run(vec!["endpoint", "status", "-w", "table"]).await;
+    assert_eq!(code, 0);
+    assert_eq!(out.matches("3.4.0+vane").count(), 3, "{out}");
+    assert_eq!(out.matches("true").count(), 1, "exactly one leader: {out}");
+    // etcdctl 3.4 reports health on stderr.
+    let endpoints_for_health = cluster.endpoints().join(",");
+    let health = tokio::task::spawn_blocking(move || {
+        Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .args([
+                format!("--endpoints={endpoints_for_health}"),
+                "endpoint".into(),
+                "health".into(),
+            ])
+            .output()
+            .expect("etcdctl")
+    })
+    .await
+    .expect("etcdctl");
+    assert!(health.status.success());
+    let report = String::from_utf8_lossy(&health.stderr);
+    assert_eq!(report.matches("is healthy").count(), 3, "{report}");
+    let (code, out, _) = run(vec!["member", "list"]).await;
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 3, "{out}");
+    let (code, out, err) = run(vec![
+        "member",
+        "add",
+        "n9",
+        "--learner",
+        "--peer-urls=http://127.0.0.1:1",
+    ])
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("ETCD_INITIAL_CLUSTER_STATE=\"existing\""),
+        "{out}"
+    );
+    let (_, out, _) = run(vec!["member", "list"]).await;
+    let learner = out
+        .lines()
+        .find(|l| l.contains("http://127.0.0.1:1,"))
+        .and_then(|l| l.split(',').next())
+        .expect("the learner is listed")
+        .to_string();
+    let (code, _, err) = run(vec![
+        "member",
+        "promote",
+        Box::leak(learner.clone().into_boxed_str()),
+    ])
+    .await;
+    assert_ne!(code, 0);
+    assert_eq!(
+        err,
+        "Error: etcdserver: can only promote a learner member which is in sync with leader"
+    );
+    let (code, out, err) = run(vec![
+        "member",
+        "remove",
+        Box::leak(learner.into_boxed_str()),
+    ])
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("removed from cluster"), "{out}");
+    let (code, _, err) = run(vec!["member", "remove", "1234"]).await;
+    assert_ne!(code, 0);
+    assert_eq!(err, "Error: etcdserver: member not found");
+}
