@@ -263,6 +263,15 @@ impl StateMachine {
 
     /// Builds a snapshot of the applied state and makes it the current one.
     pub fn build_snapshot(&self) -> Result<SnapshotFile> {
+        let dir = self.dir.snapshots_path();
+        let tmp = dir.join(format!("build-{}.tmp", self.applied().log_index));
+        let header = self.write_snapshot(&tmp)?;
+        self.make_current_snapshot(&tmp, header, true)
+    }
+
+    /// Writes a snapshot of the applied state to `path` (fsynced) and returns its header,
+    /// without making it the current one: what a client's Snapshot request streams.
+    pub fn write_snapshot(&self, path: &Path) -> Result<SnapshotHeader> {
         let db = self.db();
         // The log may be purged up to this snapshot; the state it covers must be durable.
         db.flush_wal(true)?;
@@ -277,11 +286,8 @@ impl StateMachine {
             snapshot_id: format!("{}-{}-{}", last.term, last.index, created_ms),
             meta: Some(meta),
         };
-        let dir = self.dir.snapshots_path();
-        let tmp = dir.join(format!("build-{}.tmp", header.snapshot_id));
-        snapshot::write(&reader, &header, &tmp)?;
-        drop(reader);
-        self.make_current_snapshot(&tmp, header, true)
+        snapshot::write(&reader, &header, path)?;
+        Ok(header)
     }
 
     fn make_current_snapshot(

@@ -24,6 +24,9 @@ const MAGIC: &[u8; 8] = b"VANESNAP";
 /// Largest record a snapshot may hold: a bound on what a damaged length can make us allocate.
 const SNAPSHOT_RECORD_BYTES_MAX: usize = 64 << 20;
 
+/// Zero padding allowed after the checksum (to a 512-byte page, as etcdctl wants).
+const TRAILING_PADDING_BYTES_MAX: u64 = 511;
+
 /// A snapshot on disk and what its header says.
 #[derive(Clone, Debug)]
 pub struct SnapshotFile {
@@ -201,9 +204,16 @@ pub(crate) fn read(
     if u32::from_be_bytes(stored) != computed {
         return Err(corrupt("checksum mismatch: the file is damaged"));
     }
-    let mut trailing = [0u8; 1];
-    if input.inner.read(&mut trailing).unwrap_or(0) != 0 {
-        return Err(corrupt("bytes after the checksum"));
+    // A snapshot saved by `etcdctl snapshot save` is padded with zeros to whole 512-byte
+    // pages; anything else after the checksum means the file is not what it claims.
+    let mut trailing = Vec::new();
+    input
+        .inner
+        .take(TRAILING_PADDING_BYTES_MAX + 1)
+        .read_to_end(&mut trailing)
+        .map_err(|e| StoreError::io("read snapshot padding", e))?;
+    if trailing.len() as u64 > TRAILING_PADDING_BYTES_MAX || trailing.iter().any(|b| *b != 0) {
+        return Err(corrupt("unexpected bytes after the checksum"));
     }
     Ok(header)
 }
