@@ -62,7 +62,7 @@ async fn stream_file(
         digest.update(&buffer);
         remaining -= buffer.len() as u64;
         let message = SnapshotResponse {
-            header: header.clone(),
+            header,
             remaining_bytes: remaining,
             blob: buffer,
         };
