@@ -41,6 +41,7 @@ fn code_of(code: CommandCode) -> Code {
         CommandCode::LeaseExists | CommandCode::SessionExpired | CommandCode::SessionSequence => {
             Code::FailedPrecondition
         }
+        CommandCode::NoSpace => Code::ResourceExhausted,
         CommandCode::Unknown => Code::Internal,
     }
 }

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use openraft::ReadPolicy;
 use openraft::errors::{ClientWriteError, LinearizableReadError, RaftError};
 use tonic::Status;
-use vane_proto::etcdserverpb::ResponseHeader;
+use vane_proto::etcdserverpb::alarm_request::AlarmAction;
+use vane_proto::etcdserverpb::{AlarmRequest, AlarmType, ResponseHeader};
 use vane_proto::raft::command::Op;
 use vane_proto::raft::{Command, CommandResult, ReadIndexRequest};
 use vane_raft_store::raft::types::Raft;
@@ -84,6 +85,44 @@ impl Node {
             .membership()
             .get_node(&leader)
             .cloned()
+    }
+
+    /// Refuses a write that could grow the store while this member is over
+    /// `--quota-backend-bytes`, raising the replicated NOSPACE alarm (etcd's quota
+    /// check) so that every member refuses such writes until an operator disarms it.
+    pub async fn check_quota(&self, op: &Op) -> Result<(), Status> {
+        let grows = match op {
+            Op::Put(_) | Op::LeaseGrant(_) => true,
+            Op::Txn(t) => vane_raft_store::puts_anything(t),
+            _ => false,
+        };
+        if !grows || self.state_machine.db_size_bytes() <= self.config.quota_backend_bytes {
+            return Ok(());
+        }
+        let raised = self
+            .state_machine
+            .meta()
+            .map(|m| {
+                m.alarms
+                    .iter()
+                    .any(|a| a.member_id == self.member_id && a.alarm == AlarmType::Nospace as i32)
+            })
+            .unwrap_or(false);
+        if !raised {
+            tracing::warn!(
+                quota_bytes = self.config.quota_backend_bytes,
+                "store over quota; raising NOSPACE"
+            );
+            let alarm = AlarmRequest {
+                action: AlarmAction::Activate as i32,
+                member_id: self.member_id,
+                alarm: AlarmType::Nospace as i32,
+            };
+            self.propose(Op::Alarm(alarm)).await?;
+        }
+        Err(Status::resource_exhausted(
+            "etcdserver: mvcc: database space exceeded",
+        ))
     }
 
     /// Proposes `op` and returns its applied result. On a follower the command is

@@ -17,6 +17,7 @@ impl fmt::Display for Command {
             Some(Op::LeaseRevoke(_)) => "lease_revoke",
             Some(Op::OpenSession(_)) => "open_session",
             Some(Op::CloseSession(_)) => "close_session",
+            Some(Op::Alarm(_)) => "alarm",
         };
         write!(
             f,

@@ -46,6 +46,10 @@ pub enum StoreError {
     #[error("etcdserver: duplicate key given in txn request")]
     DuplicateKey,
 
+    /// A write while a NOSPACE alarm is raised.
+    #[error("etcdserver: mvcc: database space exceeded")]
+    NoSpace,
+
     /// A txn with more operations than `txn_ops_max`.
     #[error("etcdserver: too many operations in txn request")]
     TooManyOps,
@@ -106,6 +110,7 @@ impl StoreError {
             StoreError::LeaseTtlTooLarge => Code::LeaseTtlTooLarge,
             StoreError::DuplicateKey => Code::DuplicateKey,
             StoreError::TooManyOps => Code::TooManyOps,
+            StoreError::NoSpace => Code::NoSpace,
             StoreError::InvalidArgument(_) => Code::InvalidArgument,
             StoreError::SessionExpired { .. } => Code::SessionExpired,
             StoreError::SessionSequence(_) => Code::SessionSequence,

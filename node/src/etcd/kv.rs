@@ -34,6 +34,7 @@ impl KvService {
     }
 
     async fn write(&self, op: Op) -> Result<(i64, Outcome), Status> {
+        self.node.check_quota(&op).await?;
         let result = self.node.propose(op).await?;
         match result.result {
             Some(Outcome::Error(e)) => Err(errors::from_command(&e)),

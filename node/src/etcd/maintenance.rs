@@ -11,6 +11,11 @@ use vane_proto::etcdserverpb::{
     SnapshotRequest, SnapshotResponse, StatusRequest, StatusResponse,
 };
 
+use vane_proto::etcdserverpb::AlarmType;
+use vane_proto::etcdserverpb::alarm_request::AlarmAction;
+use vane_proto::raft::command::Op;
+use vane_proto::raft::command_result::Result as Outcome;
+
 use super::SERVER_VERSION;
 use crate::errors;
 use crate::node::Node;
@@ -89,12 +94,32 @@ impl Maintenance for MaintenanceService {
 
     async fn alarm(
         &self,
-        _request: Request<AlarmRequest>,
+        request: Request<AlarmRequest>,
     ) -> Result<Response<AlarmResponse>, Status> {
+        let request = request.into_inner();
+        let alarms = match AlarmAction::try_from(request.action) {
+            Ok(AlarmAction::Get) => {
+                self.node
+                    .state_machine
+                    .meta()
+                    .map_err(errors::from_store)?
+                    .alarms
+            }
+            Ok(_) => match self.node.propose(Op::Alarm(request)).await?.result {
+                Some(Outcome::Alarm(response)) => response.alarms,
+                Some(Outcome::Error(e)) => return Err(errors::from_command(&e)),
+                other => {
+                    return Err(Status::internal(format!(
+                        "vane: unexpected result {other:?}"
+                    )));
+                }
+            },
+            Err(_) => return Err(Status::invalid_argument("etcdserver: unknown alarm action")),
+        };
         let revision = self.node.state_machine.applied().revision;
         Ok(Response::new(AlarmResponse {
             header: self.node.header(revision),
-            alarms: Vec::new(),
+            alarms,
         }))
     }
 
@@ -116,6 +141,18 @@ impl Maintenance for MaintenanceService {
         };
         let revision = self.node.state_machine.applied().revision;
         let db_size = self.node.state_machine.db_size_bytes() as i64;
+        let errors = self
+            .node
+            .state_machine
+            .meta()
+            .map(|m| m.alarms)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| {
+                let kind = AlarmType::try_from(a.alarm).map_or("UNKNOWN", |t| t.as_str_name());
+                format!("memberID:{} alarm:{kind} ", a.member_id)
+            })
+            .collect();
         Ok(Response::new(StatusResponse {
             header: self.node.header(revision),
             version: SERVER_VERSION.to_string(),
@@ -124,7 +161,7 @@ impl Maintenance for MaintenanceService {
             raft_index: last_index,
             raft_term: term,
             raft_applied_index: applied,
-            errors: Vec::new(),
+            errors,
             db_size_in_use: db_size,
             is_learner,
         }))

@@ -107,6 +107,20 @@ pub fn check_txn_request(request: &TxnRequest, limits: Limits) -> Result<()> {
     Ok(())
 }
 
+/// Whether any branch of `request`, at any depth, puts a key: such a txn may grow the
+/// store, so it is refused while the store is out of space.
+pub fn puts_anything(request: &TxnRequest) -> bool {
+    request
+        .success
+        .iter()
+        .chain(&request.failure)
+        .any(|op| match &op.request {
+            Some(Request::RequestPut(_)) => true,
+            Some(Request::RequestTxn(nested)) => puts_anything(nested),
+            _ => false,
+        })
+}
+
 /// A delete's interval for the duplicate-key rule: etcd compares `range_end` literally,
 /// empty meaning a single key.
 #[derive(Clone, Debug)]

@@ -6,8 +6,11 @@
 //! is rolled back to its savepoint and recorded as an error result: it changes nothing
 //! but its session's memory, so a retry gets the same refusal.
 
-use vane_proto::etcdserverpb::CompactionResponse;
 use vane_proto::etcdserverpb::ResponseHeader;
+use vane_proto::etcdserverpb::alarm_request::AlarmAction;
+use vane_proto::etcdserverpb::{
+    AlarmMember, AlarmRequest, AlarmResponse, AlarmType, CompactionResponse,
+};
 use vane_proto::raft::command::Op;
 use vane_proto::raft::command_result::Result as Outcome;
 use vane_proto::raft::{Command, CommandError, CommandResult, LogId, SessionOpened};
@@ -102,6 +105,37 @@ impl<'db> ApplyBatch<'db> {
         Ok(result)
     }
 
+    fn alarm(&mut self, request: &AlarmRequest) -> Result<AlarmResponse> {
+        let member = AlarmMember {
+            member_id: request.member_id,
+            alarm: request.alarm,
+        };
+        match AlarmAction::try_from(request.action) {
+            Ok(AlarmAction::Activate) => {
+                if request.alarm == AlarmType::None as i32 {
+                    return Err(StoreError::InvalidArgument(
+                        "etcdserver: alarm type NONE cannot be raised".into(),
+                    ));
+                }
+                if !self.meta.alarms.contains(&member) {
+                    self.meta.alarms.push(member);
+                    self.meta.alarms.sort_by_key(|a| (a.member_id, a.alarm));
+                }
+            }
+            Ok(AlarmAction::Deactivate) => {
+                self.meta.alarms.retain(|a| {
+                    !(a.member_id == member.member_id
+                        && (member.alarm == AlarmType::None as i32 || a.alarm == member.alarm))
+                });
+            }
+            Ok(AlarmAction::Get) | Err(_) => {}
+        }
+        Ok(AlarmResponse {
+            header: None,
+            alarms: self.meta.alarms.clone(),
+        })
+    }
+
     fn refused(&self, error: StoreError) -> Result<CommandResult> {
         let code = error.command_code().ok_or_else(|| {
             StoreError::Corrupt(format!(
@@ -117,8 +151,27 @@ impl<'db> ApplyBatch<'db> {
         })
     }
 
+    fn out_of_space(&self) -> bool {
+        self.meta
+            .alarms
+            .iter()
+            .any(|a| a.alarm == AlarmType::Nospace as i32)
+    }
+
     fn execute(&mut self, log_index: u64, command: &Command, now_ms: i64) -> Result<CommandResult> {
         let revisions = self.revisions();
+        // With a NOSPACE alarm raised only what frees space goes through (etcd's capped
+        // applier): deletes, compaction, revokes, and txns that put nothing.
+        if self.out_of_space() {
+            let grows = match &command.op {
+                Some(Op::Put(_)) | Some(Op::LeaseGrant(_)) => true,
+                Some(Op::Txn(t)) => txn::puts_anything(t),
+                _ => false,
+            };
+            if grows {
+                return Err(StoreError::NoSpace);
+            }
+        }
         let outcome = match &command.op {
             None => {
                 return Err(StoreError::InvalidArgument(
@@ -176,6 +229,7 @@ impl<'db> ApplyBatch<'db> {
                 session::close(&mut self.view, request.session_id)?;
                 Outcome::SessionClosed(Default::default())
             }
+            Some(Op::Alarm(request)) => Outcome::Alarm(self.alarm(request)?),
         };
         Ok(CommandResult {
             revision: self.meta.revision,

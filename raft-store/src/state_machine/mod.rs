@@ -33,6 +33,8 @@ const META_KEY: &[u8] = b"state";
 const CURRENT_SNAPSHOT: &str = "current.snap";
 /// Records written per RocksDB batch while installing a snapshot: bounds install memory.
 const INSTALL_BATCH_RECORDS: usize = 4096;
+/// How stale the measured on-disk size may be.
+const DB_SIZE_REFRESH_MS: u64 = 250;
 
 /// One entry to apply, in storage terms (the openraft adapter converts to this).
 #[derive(Clone, Debug)]
@@ -77,6 +79,8 @@ pub struct StateMachine {
     applied: watch::Sender<Applied>,
     // Serialises writers of `snapshots/current.snap` (a build racing an install).
     snapshot_files: Mutex<()>,
+    // When the on-disk size was last measured, and what it was.
+    db_size: Mutex<Option<(std::time::Instant, u64)>>,
 }
 
 fn empty_meta() -> StateMachineMeta {
@@ -124,6 +128,7 @@ impl StateMachine {
             limits,
             applied,
             snapshot_files: Mutex::new(()),
+            db_size: Mutex::new(None),
         })
     }
 
@@ -403,31 +408,43 @@ impl StateMachine {
         self.make_current_snapshot(path, header, owned)
     }
 
-    /// Approximate bytes the state machine occupies on disk.
+    /// Bytes the state machine occupies on disk (its live generation's files, write-ahead
+    /// log included), recomputed at most every `DB_SIZE_REFRESH_MS`: what the quota and
+    /// Status report.
     pub fn db_size_bytes(&self) -> u64 {
-        let db = self.db();
-        Cf::ALL
-            .iter()
-            .filter_map(|cf| db.cf_handle(cf.name()))
-            .flat_map(|h| {
-                [
-                    "rocksdb.total-sst-files-size",
-                    "rocksdb.cur-size-all-mem-tables",
-                ]
-                .map(|property| {
-                    db.property_int_value_cf(h, property)
-                        .ok()
-                        .flatten()
-                        .unwrap_or(0)
-                })
+        let mut cached = self.db_size.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, bytes)) = *cached
+            && at.elapsed() < std::time::Duration::from_millis(DB_SIZE_REFRESH_MS)
+        {
+            return bytes;
+        }
+        let generation = self
+            .live
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .generation;
+        let bytes = std::fs::read_dir(self.dir.generation_path(generation))
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok()?.metadata().ok())
+                    .filter(|m| m.is_file())
+                    .map(|m| m.len())
+                    .sum()
             })
-            .sum()
+            .unwrap_or(0);
+        *cached = Some((std::time::Instant::now(), bytes));
+        bytes
     }
 
     /// Rewrites the database files to reclaim the space of deleted and compacted data
     /// (etcd's Defragment).
     pub fn compact_storage(&self) -> Result<()> {
         let db = self.db();
+        for cf in Cf::ALL {
+            if let Some(handle) = db.cf_handle(cf.name()) {
+                db.flush_cf(handle)?;
+            }
+        }
         for cf in Cf::ALL {
             if let Some(handle) = db.cf_handle(cf.name()) {
                 db.compact_range_cf(handle, None::<&[u8]>, None::<&[u8]>);

@@ -1,0 +1,104 @@
+//! `--quota-backend-bytes`: past the quota, writes that grow the store are refused with
+//! etcd's NOSPACE error on every member (the alarm is replicated), deletes and
+//! compaction still work, and after freeing space and disarming, writes resume.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Cluster, put};
+use vane_proto::etcdserverpb::alarm_request::AlarmAction;
+use vane_proto::etcdserverpb::{
+    AlarmRequest, AlarmType, CompactionRequest, DefragmentRequest, DeleteRangeRequest,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_quota_writes_are_refused_everywhere_until_space_is_freed_and_the_alarm_disarmed() {
+    let cluster = Cluster::start_with(3, &["--quota-backend-bytes", "1500000"]);
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let mut kv = cluster.kv(leader).await;
+    let value = "x".repeat(50_000);
+    let mut refused = None;
+    for n in 0..200 {
+        match put(&mut kv, &format!("big/{n:03}"), &value).await {
+            Ok(_) => {}
+            Err(status) => {
+                refused = Some(status);
+                break;
+            }
+        }
+    }
+    let refused = refused.expect("the quota was never enforced");
+    assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+    assert_eq!(
+        refused.message(),
+        "etcdserver: mvcc: database space exceeded"
+    );
+
+    // The alarm is replicated: another member refuses too, even a small write.
+    let other = (leader + 1) % 3;
+    let mut kv_other = cluster.kv(other).await;
+    let status = put(&mut kv_other, "small", "1").await.unwrap_err();
+    assert_eq!(
+        status.message(),
+        "etcdserver: mvcc: database space exceeded"
+    );
+    let mut maintenance = cluster.maintenance(other).await;
+    let alarms = maintenance
+        .alarm(AlarmRequest {
+            action: AlarmAction::Get as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("alarm list")
+        .into_inner()
+        .alarms;
+    // Each member over quota raises its own alarm (the receiving one, at least).
+    assert!(!alarms.is_empty());
+    assert!(
+        alarms.iter().all(|a| a.alarm == AlarmType::Nospace as i32),
+        "{alarms:?}"
+    );
+
+    // Freeing space is allowed: delete, compact, defragment, then disarm.
+    let deleted = kv
+        .delete_range(DeleteRangeRequest {
+            key: b"big/".to_vec(),
+            range_end: b"big0".to_vec(),
+            prev_kv: false,
+        })
+        .await
+        .expect("delete while out of space")
+        .into_inner();
+    assert!(deleted.deleted > 0);
+    let revision = deleted.header.map_or(0, |h| h.revision);
+    kv.compact(CompactionRequest {
+        revision,
+        physical: true,
+    })
+    .await
+    .expect("compact while out of space");
+    for i in 0..3 {
+        cluster
+            .maintenance(i)
+            .await
+            .defragment(DefragmentRequest {})
+            .await
+            .expect("defragment");
+    }
+    let mut maintenance = cluster.maintenance(leader).await;
+    for alarm in &alarms {
+        maintenance
+            .alarm(AlarmRequest {
+                action: AlarmAction::Deactivate as i32,
+                member_id: alarm.member_id,
+                alarm: AlarmType::Nospace as i32,
+            })
+            .await
+            .expect("disarm");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    put(&mut kv, "after", "disarm")
+        .await
+        .expect("writes resume");
+}
