@@ -33,6 +33,8 @@ use crate::raft::peer_service::PeerService;
 
 /// Headroom above `--max-request-bytes` for the gRPC framing, as etcd allows.
 const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
+/// Requests one client connection may have in flight; more wait for a slot.
+const CLIENT_REQUESTS_PER_CONNECTION_MAX: usize = 4096;
 /// How long a joining member keeps asking the cluster for its id.
 const JOIN_ATTEMPTS_MAX: u32 = 60;
 
@@ -172,6 +174,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         servers.spawn(
             tonic::transport::Server::builder()
                 .tcp_nodelay(true)
+                .concurrency_limit_per_connection(CLIENT_REQUESTS_PER_CONNECTION_MAX)
                 .layer(RequestMetricsLayer::new(metrics.clone()))
                 .add_service(
                     KvServer::new(KvService::new(node.clone()))

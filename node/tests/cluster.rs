@@ -252,3 +252,60 @@ async fn admin_endpoint_reports_health_readiness_and_metrics() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_member_reaches_the_same_hash_after_a_mixed_workload() {
+    use vane_proto::etcdserverpb::{CompactionRequest, DeleteRangeRequest, HashKvRequest};
+    let cluster = Cluster::start(3);
+    cluster.wait_for_leader(Duration::from_secs(20)).await;
+    for n in 0..60 {
+        let mut kv = cluster.kv(n % 3).await;
+        put(&mut kv, &format!("h/{}", n % 17), &n.to_string())
+            .await
+            .expect("put");
+        if n % 7 == 0 {
+            kv.delete_range(DeleteRangeRequest {
+                key: format!("h/{}", n % 5).into_bytes(),
+                ..Default::default()
+            })
+            .await
+            .expect("delete");
+        }
+    }
+    let mut kv = cluster.kv(0).await;
+    let revision = put(&mut kv, "h/last", "x").await.expect("put");
+    kv.compact(CompactionRequest {
+        revision: revision / 2,
+        physical: false,
+    })
+    .await
+    .expect("compact");
+    // Wait until every member has applied the compaction, then compare at one revision.
+    let mut hashes = Vec::new();
+    for i in 0..3 {
+        let mut kv = cluster.kv(i).await;
+        assert_eq!(get(&mut kv, "h/last", false).await.as_deref(), Some("x"));
+        let mut maintenance = cluster.maintenance(i).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let response = loop {
+            let r = maintenance
+                .hash_kv(HashKvRequest { revision })
+                .await
+                .expect("hash kv")
+                .into_inner();
+            if r.compact_revision == revision / 2 {
+                break r;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "member {i} never applied the compaction"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        hashes.push(response.hash);
+    }
+    assert!(
+        hashes.windows(2).all(|w| w[0] == w[1]),
+        "members diverged: {hashes:?}"
+    );
+}
