@@ -119,8 +119,8 @@ pub struct Config {
     #[serde(rename = "heartbeat-interval")]
     pub heartbeat_interval_ms: u64,
 
-    /// Election timeout, in milliseconds; elections start after a random wait between it
-    /// and twice it.
+    /// Election timeout, in milliseconds: the longest a follower waits for a silent
+    /// leader; it campaigns after a random wait between three quarters of it and all of it.
     #[arg(
         long = "election-timeout",
         env = "VANED_ELECTION_TIMEOUT",

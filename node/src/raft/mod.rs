@@ -25,12 +25,13 @@ pub fn raft_config(config: &Config) -> Result<openraft::Config, String> {
     openraft::Config {
         cluster_name: config.initial_cluster_token.clone(),
         heartbeat_interval: config.heartbeat_interval_ms,
-        // openraft grants a fallen leader's followers a vote lease of
-        // `election_timeout_max`, so the first campaign after a leader dies is refused
-        // until it runs out; a narrow window (1 to 1.25 timeouts) keeps failover near two
-        // election timeouts while still spreading candidates apart.
-        election_timeout_min: config.election_timeout_ms,
-        election_timeout_max: config.election_timeout_ms + config.election_timeout_ms / 4,
+        // `--election-timeout` is the longest a follower waits for a silent leader:
+        // candidates start between three quarters of it and all of it. openraft grants a
+        // fallen leader's followers a vote lease of `election_timeout_max`, so the first
+        // campaign after a leader dies is refused until the lease runs out and the second
+        // wins: failover takes about two timeouts' worth of this window.
+        election_timeout_min: config.election_timeout_ms * 3 / 4,
+        election_timeout_max: config.election_timeout_ms,
         install_snapshot_timeout: 30_000,
         max_payload_entries: 512,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(config.snapshot_count),
