@@ -159,6 +159,15 @@ pub struct Config {
     #[serde(rename = "request-timeout")]
     pub request_timeout_ms: u64,
 
+    /// How often a watcher that asked for progress notifications gets one, in ms.
+    #[arg(
+        long = "watch-progress-notify-interval",
+        env = "VANED_WATCH_PROGRESS_NOTIFY_INTERVAL",
+        default_value_t = 600_000
+    )]
+    #[serde(rename = "watch-progress-notify-interval")]
+    pub watch_progress_notify_interval_ms: u64,
+
     /// Log filter in `tracing` syntax, e.g. `info` or `vane_node=debug,openraft=warn`.
     #[arg(long = "log-level", env = "VANED_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -357,6 +366,10 @@ impl serde::Serialize for FileView<'_> {
         map.serialize_entry("quota-backend-bytes", &c.quota_backend_bytes)?;
         map.serialize_entry("snapshot-count", &c.snapshot_count)?;
         map.serialize_entry("request-timeout", &c.request_timeout_ms)?;
+        map.serialize_entry(
+            "watch-progress-notify-interval",
+            &c.watch_progress_notify_interval_ms,
+        )?;
         map.serialize_entry("log-level", &c.log_level)?;
         map.end()
     }

@@ -4,7 +4,7 @@
 //! * [`server`]: start-up, serving and graceful shutdown.
 //! * [`node`]: the member's shared state; proposing writes and linearizable reads.
 //! * [`raft`]: the openraft wiring and the peer network.
-//! * [`etcd`]: etcd's v3 gRPC services.
+//! * [`etcd`]: etcd's v3 gRPC services; [`watch`]: the Watch service and its cache.
 //! * [`errors`]: where failures become gRPC statuses.
 //! * [`admin`], [`metrics`]: the admin HTTP endpoint and what it reports.
 //! * [`member`]: member and cluster ids; [`membership`]: membership changes.
@@ -19,3 +19,4 @@ pub mod metrics;
 pub mod node;
 pub mod raft;
 pub mod server;
+pub mod watch;

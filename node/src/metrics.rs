@@ -53,6 +53,15 @@ pub struct Metrics {
     pub request_duration: HistogramVec,
     /// Bytes the state machine occupies on disk.
     pub db_size_bytes: IntGauge,
+    /// Open watch streams.
+    pub watch_streams: IntGauge,
+    /// Watchers across every stream.
+    pub watchers: IntGauge,
+    /// Events delivered to watchers.
+    pub watch_events_sent: IntCounter,
+    /// Pages a watcher read from the stored history because it was too far behind the
+    /// in-memory cache (slow or resuming from an old revision).
+    pub watch_catchup_reads: IntCounter,
 }
 
 fn register<C: prometheus::core::Collector + Clone + 'static>(
@@ -145,6 +154,22 @@ impl Metrics {
             db_size_bytes: register(
                 &registry,
                 gauge("mvcc_db_total_size_in_bytes", "Bytes of the store on disk.")?,
+            ),
+            watch_streams: register(&registry, gauge("watch_streams", "Open watch streams.")?),
+            watchers: register(
+                &registry,
+                gauge("watchers", "Watchers across every stream.")?,
+            ),
+            watch_events_sent: register(
+                &registry,
+                counter("watch_events_sent_total", "Events delivered to watchers.")?,
+            ),
+            watch_catchup_reads: register(
+                &registry,
+                counter(
+                    "watch_catchup_reads_total",
+                    "Watcher pages read from stored history.",
+                )?,
             ),
             registry,
         })

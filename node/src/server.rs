@@ -15,6 +15,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use vane_proto::etcdserverpb::cluster_server::ClusterServer;
 use vane_proto::etcdserverpb::kv_server::KvServer;
 use vane_proto::etcdserverpb::maintenance_server::MaintenanceServer;
+use vane_proto::etcdserverpb::watch_server::WatchServer;
 use vane_proto::raft::raft_peer_server::RaftPeerServer;
 use vane_proto::raft::{MembersRequest, Node as MemberNode};
 use vane_raft_store::raft::log_store::LogStore;
@@ -30,6 +31,8 @@ use crate::metrics::{Metrics, RequestMetricsLayer};
 use crate::node::Node;
 use crate::raft::network::{PEER_MESSAGE_BYTES_MAX, PeerChannels};
 use crate::raft::peer_service::PeerService;
+use crate::watch::WatchService;
+use crate::watch::cache::EventCache;
 
 /// Headroom above `--max-request-bytes` for the gRPC framing, as etcd allows.
 const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
@@ -161,13 +164,14 @@ pub async fn run(config: Config) -> Result<(), StartError> {
             tonic::transport::Server::builder()
                 .tcp_nodelay(true)
                 .add_service(service)
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+                .serve_with_incoming_shutdown(incoming(listener), async move {
                     let _ = stop.wait_for(|s| *s).await;
                 })
                 .map_err(|e| e.to_string()),
         );
     }
     let request_max = config.request_bytes_max + GRPC_OVERHEAD_BYTES;
+    let watch_cache = EventCache::start(node.state_machine.clone());
     for url in &config.listen_client_urls {
         let listener = bind(url).await?;
         let mut stop = stop_rx.clone();
@@ -176,6 +180,10 @@ pub async fn run(config: Config) -> Result<(), StartError> {
                 .tcp_nodelay(true)
                 .concurrency_limit_per_connection(CLIENT_REQUESTS_PER_CONNECTION_MAX)
                 .layer(RequestMetricsLayer::new(metrics.clone()))
+                .add_service(
+                    WatchServer::new(WatchService::new(node.clone(), watch_cache.clone()))
+                        .max_decoding_message_size(request_max),
+                )
                 .add_service(
                     KvServer::new(KvService::new(node.clone()))
                         .max_decoding_message_size(request_max),
@@ -188,7 +196,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
                     MaintenanceServer::new(MaintenanceService::new(node.clone()))
                         .max_decoding_message_size(request_max),
                 )
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+                .serve_with_incoming_shutdown(incoming(listener), async move {
                     let _ = stop.wait_for(|s| *s).await;
                 })
                 .map_err(|e| e.to_string()),
@@ -222,6 +230,20 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     })
     .await;
     Ok(())
+}
+
+/// Accepted connections with Nagle's algorithm off: tonic's own `tcp_nodelay` applies
+/// only to listeners it binds itself, and streamed responses (watch events, replication
+/// replies) would otherwise wait for delayed acknowledgements.
+fn incoming(
+    listener: TcpListener,
+) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use futures::StreamExt;
+    TcpListenerStream::new(listener).map(|accepted| {
+        let stream = accepted?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    })
 }
 
 async fn bind(url: &str) -> Result<TcpListener, StartError> {

@@ -64,6 +64,8 @@ pub struct Applied {
     pub log_index: u64,
     /// Store revision after it.
     pub revision: i64,
+    /// Revisions below this one have been compacted away.
+    pub compacted: i64,
 }
 
 struct Live {
@@ -102,6 +104,7 @@ fn applied_of(meta: &StateMachineMeta) -> Applied {
     Applied {
         log_index: meta.last_applied.map_or(0, |l| l.index),
         revision: meta.revision,
+        compacted: meta.compact_revision,
     }
 }
 

@@ -1,0 +1,202 @@
+//! The recent history every watcher on this member reads from.
+//!
+//! One task follows the state machine's applied revision and keeps the events of the
+//! last `EVENT_CACHE_REVISIONS_MAX` revisions in memory (with their previous values), so
+//! watchers that keep up read from memory and share one disk read per applied batch. A
+//! watcher that has fallen further behind, or starts at an older revision, reads the same
+//! events from the stored history instead. Nothing is ever dropped for being slow: a
+//! watcher's position is a revision, and every retained revision can be read again.
+//!
+//! Ownership: the ring sits behind a `std::sync::RwLock`, written by the follower task
+//! only, read by every watch stream; it is held only while copying events, never across
+//! an await.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::watch;
+use vane_proto::mvccpb::Event;
+use vane_raft_store::{EventPage, StateMachine, StoreError};
+
+/// Revisions kept in memory.
+pub const EVENT_CACHE_REVISIONS_MAX: usize = 8192;
+/// Events read from disk per step while the cache catches up.
+const FILL_EVENTS_PER_READ: usize = 1024;
+
+/// A page of events for one watcher.
+pub struct Page {
+    /// Events of whole revisions, in order.
+    pub events: Vec<Event>,
+    /// The first revision not in this page.
+    pub next_revision: i64,
+    /// Whether the page came from the stored history rather than memory.
+    pub from_disk: bool,
+}
+
+struct Ring {
+    /// Events grouped by revision, oldest first; revisions without events are absent.
+    revisions: VecDeque<(i64, Vec<Event>)>,
+    /// Every revision from here to `head` is represented (possibly by absence).
+    first_revision: i64,
+    /// The last revision the cache has caught up to.
+    head: i64,
+}
+
+/// Recent events of this member, and the revision it has caught up to.
+#[derive(Clone)]
+pub struct EventCache {
+    state_machine: Arc<StateMachine>,
+    ring: Arc<RwLock<Ring>>,
+    head: watch::Receiver<i64>,
+}
+
+impl EventCache {
+    /// Starts following `state_machine` from its current revision.
+    pub fn start(state_machine: Arc<StateMachine>) -> EventCache {
+        let current = state_machine.applied().revision;
+        let ring = Arc::new(RwLock::new(Ring {
+            revisions: VecDeque::new(),
+            first_revision: current + 1,
+            head: current,
+        }));
+        let (head_tx, head) = watch::channel(current);
+        let cache = EventCache {
+            state_machine,
+            ring,
+            head,
+        };
+        tokio::spawn(cache.clone().follow(head_tx));
+        cache
+    }
+
+    /// The revision every cached read has reached.
+    pub fn head(&self) -> i64 {
+        *self.head.borrow()
+    }
+
+    /// Follows the head revision (for waking up when new events exist).
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.head.clone()
+    }
+
+    async fn follow(self, head_tx: watch::Sender<i64>) {
+        let mut applied = self.state_machine.subscribe();
+        loop {
+            let target = applied.borrow_and_update().revision;
+            let mut from = self.ring.read().unwrap_or_else(|p| p.into_inner()).head + 1;
+            if target < from - 1 {
+                // A snapshot was installed below what we had: start over from it.
+                self.reset(target);
+                let _ = head_tx.send(target);
+                from = target + 1;
+            }
+            while from <= target {
+                let state_machine = self.state_machine.clone();
+                let page = tokio::task::spawn_blocking(move || {
+                    state_machine.events_since(from, FILL_EVENTS_PER_READ, true)
+                })
+                .await;
+                let page = match page {
+                    Ok(Ok(page)) => page,
+                    Ok(Err(StoreError::Compacted { compact_revision })) => {
+                        // Fell behind a compaction (only possible right after a snapshot
+                        // install): resume from what is retained.
+                        self.reset(compact_revision - 1);
+                        from = compact_revision;
+                        continue;
+                    }
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "watch cache cannot read history; retrying");
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "watch cache read task failed");
+                        return;
+                    }
+                };
+                let reached = (page.next_revision - 1).min(page.revisions.current);
+                self.push(page, reached);
+                let _ = head_tx.send(reached);
+                from = reached + 1;
+            }
+            if applied.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn reset(&self, revision: i64) {
+        let mut ring = self.ring.write().unwrap_or_else(|p| p.into_inner());
+        ring.revisions.clear();
+        ring.first_revision = revision + 1;
+        ring.head = revision;
+    }
+
+    fn push(&self, page: EventPage, reached: i64) {
+        let mut ring = self.ring.write().unwrap_or_else(|p| p.into_inner());
+        for event in page.events {
+            let revision = event.kv.as_ref().map_or(0, |kv| kv.mod_revision);
+            match ring.revisions.back_mut() {
+                Some((last, events)) if *last == revision => events.push(event),
+                _ => ring.revisions.push_back((revision, vec![event])),
+            }
+        }
+        ring.head = reached.max(ring.head);
+        while ring.revisions.len() > EVENT_CACHE_REVISIONS_MAX {
+            if let Some((revision, _)) = ring.revisions.pop_front() {
+                ring.first_revision = revision + 1;
+            }
+        }
+    }
+
+    /// Events from revision `from` up to the head, at least `events_min` of them unless
+    /// the head comes first, whole revisions only; from memory when cached, else from disk.
+    pub async fn read(&self, from: i64, events_min: usize) -> Result<Page, StoreError> {
+        // Compacted history may still be cached; a watcher below the compaction is told so
+        // exactly as if it had read the disk.
+        let compacted = self.state_machine.applied().compacted;
+        if from < compacted {
+            return Err(StoreError::Compacted {
+                compact_revision: compacted,
+            });
+        }
+        {
+            let ring = self.ring.read().unwrap_or_else(|p| p.into_inner());
+            if from >= ring.first_revision {
+                let mut events = Vec::new();
+                let mut next_revision = ring.head + 1;
+                for (revision, revision_events) in ring.revisions.iter().filter(|(r, _)| *r >= from)
+                {
+                    if events.len() >= events_min {
+                        next_revision = *revision;
+                        break;
+                    }
+                    events.extend(revision_events.iter().cloned());
+                }
+                return Ok(Page {
+                    events,
+                    next_revision: next_revision.max(from),
+                    from_disk: false,
+                });
+            }
+        }
+        let head = self.head();
+        let state_machine = self.state_machine.clone();
+        let page =
+            tokio::task::spawn_blocking(move || state_machine.events_since(from, events_min, true))
+                .await
+                .map_err(|e| StoreError::Corrupt(format!("history read task failed: {e}")))??;
+        // Never run ahead of the cache's head: what follows is delivered from memory.
+        let events: Vec<Event> = page
+            .events
+            .into_iter()
+            .filter(|e| e.kv.as_ref().is_some_and(|kv| kv.mod_revision <= head))
+            .collect();
+        Ok(Page {
+            events,
+            next_revision: page.next_revision.min(head + 1),
+            from_disk: true,
+        })
+    }
+}

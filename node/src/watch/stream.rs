@@ -1,0 +1,391 @@
+//! One client Watch stream and its watchers.
+//!
+//! A watcher is a key range, options and a position: the next revision it must receive.
+//! The stream's task delivers, watcher by watcher, a page of events at a time from the
+//! [`EventCache`], and waits for the client to take each response before reading more
+//! (the response channel is bounded), so a slow client costs a bounded amount of memory
+//! and its watchers simply stay behind; they are caught up from history later and never
+//! dropped. Events of one revision always travel in one response, unless the watcher
+//! asked for `fragment` and the response would exceed the size limit.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tonic::{Status, Streaming};
+use vane_proto::etcdserverpb::watch_create_request::FilterType;
+use vane_proto::etcdserverpb::watch_request::RequestUnion;
+use vane_proto::etcdserverpb::{WatchCreateRequest, WatchRequest, WatchResponse};
+use vane_proto::mvccpb::Event;
+use vane_proto::mvccpb::event::EventType;
+use vane_raft_store::StoreError;
+
+use super::cache::EventCache;
+use crate::node::Node;
+
+/// Events read per watcher per turn: bounds the memory one turn holds.
+const WATCH_PAGE_EVENTS: usize = 256;
+/// Watchers one stream may hold.
+pub const WATCHERS_PER_STREAM_MAX: usize = 10_000;
+/// etcd's watch id for responses that concern the whole stream (progress).
+const STREAM_WATCH_ID: i64 = -1;
+
+struct Watcher {
+    key: Vec<u8>,
+    range_end: Vec<u8>,
+    next_revision: i64,
+    prev_kv: bool,
+    no_put: bool,
+    no_delete: bool,
+    fragment: bool,
+    progress_notify: bool,
+    /// Whether anything was sent since the last progress notification.
+    sent_since_progress: bool,
+}
+
+impl Watcher {
+    fn matches(&self, key: &[u8]) -> bool {
+        if self.range_end.is_empty() {
+            return key == self.key.as_slice();
+        }
+        if key < self.key.as_slice() {
+            return false;
+        }
+        self.range_end == [0] || key < self.range_end.as_slice()
+    }
+
+    fn keep(&self, event: &Event) -> bool {
+        let Some(kv) = &event.kv else { return false };
+        if !self.matches(&kv.key) {
+            return false;
+        }
+        let put = event.r#type == EventType::Put as i32;
+        !(put && self.no_put || !put && self.no_delete)
+    }
+}
+
+/// Runs one Watch stream until the client closes it or the member stops.
+pub async fn run(
+    node: Arc<Node>,
+    cache: EventCache,
+    mut inbound: Streaming<WatchRequest>,
+    outbound: mpsc::Sender<Result<WatchResponse, Status>>,
+    progress_interval: Duration,
+) {
+    let mut watchers: BTreeMap<i64, Watcher> = BTreeMap::new();
+    let mut next_id: i64 = 0;
+    let mut head = cache.subscribe();
+    let mut progress = tokio::time::interval(progress_interval);
+    progress.tick().await;
+    node.metrics.watch_streams.inc();
+    let result: Result<(), ()> = async {
+        loop {
+            deliver(&node, &cache, &mut watchers, &outbound).await?;
+            let behind = watchers.values().any(|w| w.next_revision <= cache.head());
+            if behind {
+                // More to deliver: take requests that are already waiting, then go on.
+                tokio::task::yield_now().await;
+            }
+            tokio::select! {
+                request = inbound.message() => match request {
+                    Ok(Some(request)) => handle(&node, &cache, request, &mut watchers, &mut next_id, &outbound).await?,
+                    Ok(None) | Err(_) => return Ok(()),
+                },
+                changed = head.changed(), if !behind => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                }
+                _ = progress.tick() => notify_progress(&node, &cache, &mut watchers, &outbound).await?,
+                _ = std::future::ready(()), if behind => {}
+            }
+        }
+    }
+    .await;
+    let _ = result;
+    node.metrics.watchers.sub(watchers.len() as i64);
+    node.metrics.watch_streams.dec();
+}
+
+async fn send(
+    outbound: &mpsc::Sender<Result<WatchResponse, Status>>,
+    response: WatchResponse,
+) -> Result<(), ()> {
+    outbound.send(Ok(response)).await.map_err(|_| ())
+}
+
+async fn handle(
+    node: &Node,
+    cache: &EventCache,
+    request: WatchRequest,
+    watchers: &mut BTreeMap<i64, Watcher>,
+    next_id: &mut i64,
+    outbound: &mpsc::Sender<Result<WatchResponse, Status>>,
+) -> Result<(), ()> {
+    match request.request_union {
+        Some(RequestUnion::CreateRequest(create)) => {
+            create_watcher(node, cache, create, watchers, next_id, outbound).await
+        }
+        Some(RequestUnion::CancelRequest(cancel)) => {
+            if watchers.remove(&cancel.watch_id).is_some() {
+                node.metrics.watchers.dec();
+            }
+            send(
+                outbound,
+                WatchResponse {
+                    header: node.header(cache.head()),
+                    watch_id: cancel.watch_id,
+                    canceled: true,
+                    ..Default::default()
+                },
+            )
+            .await
+        }
+        Some(RequestUnion::ProgressRequest(_)) => {
+            // etcd answers a progress request only when every watcher is up to date, with
+            // the revision they have all seen.
+            let head = cache.head();
+            if watchers.values().all(|w| w.next_revision > head) {
+                send(
+                    outbound,
+                    WatchResponse {
+                        header: node.header(head),
+                        watch_id: STREAM_WATCH_ID,
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            }
+            Ok(())
+        }
+        None => Ok(()),
+    }
+}
+
+async fn create_watcher(
+    node: &Node,
+    cache: &EventCache,
+    create: WatchCreateRequest,
+    watchers: &mut BTreeMap<i64, Watcher>,
+    next_id: &mut i64,
+    outbound: &mpsc::Sender<Result<WatchResponse, Status>>,
+) -> Result<(), ()> {
+    let head = cache.head();
+    let refuse = |id: i64, reason: String| WatchResponse {
+        header: node.header(head),
+        watch_id: id,
+        created: true,
+        canceled: true,
+        cancel_reason: reason,
+        ..Default::default()
+    };
+    if create.key.is_empty() {
+        return send(
+            outbound,
+            refuse(-1, "etcdserver: key is not provided".into()),
+        )
+        .await;
+    }
+    if watchers.len() >= WATCHERS_PER_STREAM_MAX {
+        return send(
+            outbound,
+            refuse(-1, format!("vane: a watch stream holds at most {WATCHERS_PER_STREAM_MAX} watchers; open another stream")),
+        )
+        .await;
+    }
+    let id = if create.watch_id != 0 {
+        if watchers.contains_key(&create.watch_id) {
+            return send(
+                outbound,
+                refuse(create.watch_id, "mvcc: watcher ID already exists".into()),
+            )
+            .await;
+        }
+        create.watch_id
+    } else {
+        while watchers.contains_key(next_id) {
+            *next_id += 1;
+        }
+        *next_id
+    };
+    let filters: Vec<i32> = create.filters.clone();
+    let watcher = Watcher {
+        key: create.key,
+        range_end: create.range_end,
+        next_revision: if create.start_revision > 0 {
+            create.start_revision
+        } else {
+            head + 1
+        },
+        prev_kv: create.prev_kv,
+        no_put: filters.contains(&(FilterType::Noput as i32)),
+        no_delete: filters.contains(&(FilterType::Nodelete as i32)),
+        fragment: create.fragment,
+        progress_notify: create.progress_notify,
+        sent_since_progress: false,
+    };
+    watchers.insert(id, watcher);
+    node.metrics.watchers.inc();
+    send(
+        outbound,
+        WatchResponse {
+            header: node.header(head),
+            watch_id: id,
+            created: true,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// One page for every watcher that is behind the cache's head.
+async fn deliver(
+    node: &Node,
+    cache: &EventCache,
+    watchers: &mut BTreeMap<i64, Watcher>,
+    outbound: &mpsc::Sender<Result<WatchResponse, Status>>,
+) -> Result<(), ()> {
+    let head = cache.head();
+    let behind: Vec<i64> = watchers
+        .iter()
+        .filter(|(_, w)| w.next_revision <= head)
+        .map(|(id, _)| *id)
+        .collect();
+    for id in behind {
+        let Some(watcher) = watchers.get(&id) else {
+            continue;
+        };
+        let from = watcher.next_revision;
+        let page = match cache.read(from, WATCH_PAGE_EVENTS).await {
+            Ok(page) => page,
+            Err(StoreError::Compacted { compact_revision }) => {
+                watchers.remove(&id);
+                node.metrics.watchers.dec();
+                send(
+                    outbound,
+                    WatchResponse {
+                        header: node.header(head),
+                        watch_id: id,
+                        canceled: true,
+                        compact_revision,
+                        cancel_reason: "etcdserver: mvcc: required revision has been compacted"
+                            .into(),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+                continue;
+            }
+            Err(e) => {
+                // The watcher keeps its position and is retried; pause so a persistent
+                // storage fault does not spin.
+                tracing::error!(error = %e, watch_id = id, "cannot read history for a watcher");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if page.from_disk {
+            node.metrics.watch_catchup_reads.inc();
+        }
+        let Some(watcher) = watchers.get_mut(&id) else {
+            continue;
+        };
+        let mut events: Vec<Event> = page
+            .events
+            .into_iter()
+            .filter(|e| watcher.keep(e))
+            .collect();
+        if !watcher.prev_kv {
+            for event in &mut events {
+                event.prev_kv = None;
+            }
+        }
+        watcher.next_revision = page.next_revision.max(watcher.next_revision);
+        if events.is_empty() {
+            continue;
+        }
+        watcher.sent_since_progress = true;
+        node.metrics.watch_events_sent.inc_by(events.len() as u64);
+        let fragment = watcher.fragment;
+        let limit = node.config.request_bytes_max;
+        for response in split(node, head, id, events, fragment, limit) {
+            send(outbound, response).await?;
+        }
+    }
+    Ok(())
+}
+
+/// One response, or fragments of it when the watcher allows and it exceeds `limit_bytes`.
+fn split(
+    node: &Node,
+    head: i64,
+    id: i64,
+    events: Vec<Event>,
+    fragment: bool,
+    limit_bytes: usize,
+) -> Vec<WatchResponse> {
+    let whole = WatchResponse {
+        header: node.header(head),
+        watch_id: id,
+        events,
+        ..Default::default()
+    };
+    if !fragment || prost::Message::encoded_len(&whole) <= limit_bytes {
+        return vec![whole];
+    }
+    let mut parts = Vec::new();
+    let mut current: Vec<Event> = Vec::new();
+    let mut size = 0usize;
+    for event in whole.events {
+        let event_size = prost::Message::encoded_len(&event) + 8;
+        if !current.is_empty() && size + event_size > limit_bytes {
+            parts.push(std::mem::take(&mut current));
+            size = 0;
+        }
+        size += event_size;
+        current.push(event);
+    }
+    parts.push(current);
+    let last = parts.len() - 1;
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, events)| WatchResponse {
+            header: node.header(head),
+            watch_id: id,
+            events,
+            fragment: i < last,
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// Periodic progress notifications, for watchers that asked, are up to date and were
+/// sent nothing since the last one: the revision they have seen everything up to.
+async fn notify_progress(
+    node: &Node,
+    cache: &EventCache,
+    watchers: &mut BTreeMap<i64, Watcher>,
+    outbound: &mpsc::Sender<Result<WatchResponse, Status>>,
+) -> Result<(), ()> {
+    let head = cache.head();
+    for (id, watcher) in watchers.iter_mut() {
+        if !watcher.progress_notify {
+            continue;
+        }
+        if watcher.next_revision > head && !watcher.sent_since_progress {
+            send(
+                outbound,
+                WatchResponse {
+                    header: node.header(head),
+                    watch_id: *id,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        }
+        watcher.sent_since_progress = false;
+    }
+    Ok(())
+}
