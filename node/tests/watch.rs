@@ -1,0 +1,316 @@
+//! The Watch service on real processes: replay from history then live delivery, every
+//! revision exactly once and in order; compaction; filters and cancel; a watcher that
+//! does not read for a while; a watch resumed on another member after its member is
+//! killed, checked against the final history.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Cluster, put};
+use tokio::sync::mpsc;
+use tonic::Streaming;
+use vane_proto::etcdserverpb::watch_client::WatchClient;
+use vane_proto::etcdserverpb::watch_create_request::FilterType;
+use vane_proto::etcdserverpb::watch_request::RequestUnion;
+use vane_proto::etcdserverpb::{
+    CompactionRequest, RangeRequest, WatchCancelRequest, WatchCreateRequest, WatchProgressRequest,
+    WatchRequest, WatchResponse,
+};
+use vane_proto::mvccpb::event::EventType;
+
+struct Stream {
+    requests: mpsc::Sender<WatchRequest>,
+    responses: Streaming<WatchResponse>,
+}
+
+async fn open(cluster: &Cluster, member: usize) -> Stream {
+    let channel = common::channel(&cluster.members[member].client_url()).await;
+    let (requests, rx) = mpsc::channel(16);
+    let responses = WatchClient::new(channel)
+        .watch(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .expect("watch stream")
+        .into_inner();
+    Stream {
+        requests,
+        responses,
+    }
+}
+
+fn create(key: &str, range_end: &[u8], start_revision: i64) -> WatchRequest {
+    WatchRequest {
+        request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {
+            key: key.into(),
+            range_end: range_end.to_vec(),
+            start_revision,
+            ..Default::default()
+        })),
+    }
+}
+
+impl Stream {
+    async fn send(&self, request: WatchRequest) {
+        self.requests
+            .send(request)
+            .await
+            .expect("send watch request");
+    }
+
+    async fn next(&mut self) -> WatchResponse {
+        tokio::time::timeout(Duration::from_secs(15), self.responses.message())
+            .await
+            .expect("a watch response in time")
+            .expect("watch stream")
+            .expect("stream open")
+    }
+
+    /// Collects (revision, key, value, is_put) until `count` events arrived, checking that
+    /// the events of one revision never span two responses.
+    async fn events(&mut self, count: usize) -> Vec<(i64, String, String, bool)> {
+        let mut out = Vec::new();
+        let mut last_revision_of_response = 0;
+        while out.len() < count {
+            let response = self.next().await;
+            assert!(!response.canceled, "canceled: {response:?}");
+            let revisions: Vec<i64> = response
+                .events
+                .iter()
+                .filter_map(|e| e.kv.as_ref().map(|kv| kv.mod_revision))
+                .collect();
+            if let Some(first) = revisions.first() {
+                assert!(
+                    *first > last_revision_of_response,
+                    "a revision was split or repeated across responses"
+                );
+            }
+            if let Some(last) = revisions.last() {
+                last_revision_of_response = *last;
+            }
+            for event in response.events {
+                let kv = event.kv.expect("kv");
+                out.push((
+                    kv.mod_revision,
+                    String::from_utf8_lossy(&kv.key).into_owned(),
+                    String::from_utf8_lossy(&kv.value).into_owned(),
+                    event.r#type == EventType::Put as i32,
+                ));
+            }
+        }
+        out
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_replays_history_then_delivers_live_changes_exactly_once_in_order() {
+    let cluster = Cluster::start(3);
+    cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let mut kv = cluster.kv(0).await;
+    for n in 0..5 {
+        put(&mut kv, &format!("w/{n}"), &n.to_string())
+            .await
+            .expect("put"); // revisions 2..6
+    }
+    put(&mut kv, "elsewhere", "x").await.expect("put"); // 7, outside the range
+    let mut stream = open(&cluster, 1).await;
+    stream.send(create("w/", b"w0", 3)).await;
+    let created = stream.next().await;
+    assert!(created.created && !created.canceled);
+    let replayed = stream.events(4).await;
+    assert_eq!(
+        replayed.iter().map(|e| e.0).collect::<Vec<_>>(),
+        vec![3, 4, 5, 6]
+    );
+
+    // Live, written through another member, including a delete.
+    put(&mut kv, "w/live", "1").await.expect("put"); // 8
+    kv.delete_range(vane_proto::etcdserverpb::DeleteRangeRequest {
+        key: b"w/0".to_vec(),
+        ..Default::default()
+    })
+    .await
+    .expect("delete"); // 9
+    let live = stream.events(2).await;
+    assert_eq!(live[0], (8, "w/live".into(), "1".into(), true));
+    assert_eq!(
+        (live[1].0, live[1].1.as_str(), live[1].3),
+        (9, "w/0", false)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_cancels_older_watches_with_the_compact_revision_and_not_the_compacted_one() {
+    let cluster = Cluster::start(3);
+    cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let mut kv = cluster.kv(0).await;
+    for n in 0..6 {
+        put(&mut kv, "c", &n.to_string()).await.expect("put"); // revisions 2..7
+    }
+    kv.compact(CompactionRequest {
+        revision: 5,
+        physical: false,
+    })
+    .await
+    .expect("compact");
+    // Every member must have applied the compaction before the watches are opened.
+    for i in 0..3 {
+        let mut member_kv = cluster.kv(i).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while member_kv
+            .range(RangeRequest {
+                key: b"c".to_vec(),
+                revision: 4,
+                serializable: true,
+                ..Default::default()
+            })
+            .await
+            .is_ok()
+        {
+            assert!(Instant::now() < deadline, "member {i} never compacted");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let mut stream = open(&cluster, 2).await;
+    stream.send(create("c", b"", 4)).await;
+    let created = stream.next().await;
+    assert!(created.created);
+    let canceled = stream.next().await;
+    assert!(canceled.canceled, "{canceled:?}");
+    assert_eq!(canceled.compact_revision, 5);
+    assert!(canceled.events.is_empty());
+
+    stream.send(create("c", b"", 5)).await;
+    assert!(stream.next().await.created);
+    let replayed = stream.events(3).await;
+    assert_eq!(
+        replayed.iter().map(|e| e.0).collect::<Vec<_>>(),
+        vec![5, 6, 7]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_cancel_and_progress_requests_behave_as_in_etcd() {
+    let cluster = Cluster::start(3);
+    cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let mut kv = cluster.kv(0).await;
+    let mut stream = open(&cluster, 0).await;
+    stream
+        .send(WatchRequest {
+            request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {
+                key: b"f".to_vec(),
+                filters: vec![FilterType::Noput as i32],
+                watch_id: 42,
+                ..Default::default()
+            })),
+        })
+        .await;
+    let created = stream.next().await;
+    assert_eq!((created.watch_id, created.created), (42, true));
+    put(&mut kv, "f", "1").await.expect("put");
+    kv.delete_range(vane_proto::etcdserverpb::DeleteRangeRequest {
+        key: b"f".to_vec(),
+        ..Default::default()
+    })
+    .await
+    .expect("delete");
+    let only_delete = stream.events(1).await;
+    assert!(!only_delete[0].3, "NOPUT delivers deletes only");
+
+    stream
+        .send(WatchRequest {
+            request_union: Some(RequestUnion::ProgressRequest(WatchProgressRequest {})),
+        })
+        .await;
+    let progress = stream.next().await;
+    assert_eq!(progress.watch_id, -1);
+    assert!(progress.events.is_empty());
+    assert!(progress.header.map_or(0, |h| h.revision) >= 3);
+
+    stream
+        .send(WatchRequest {
+            request_union: Some(RequestUnion::CancelRequest(WatchCancelRequest {
+                watch_id: 42,
+            })),
+        })
+        .await;
+    let canceled = stream.next().await;
+    assert_eq!((canceled.watch_id, canceled.canceled), (42, true));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_that_stops_reading_later_receives_everything_in_order() {
+    let cluster = Cluster::start(3);
+    cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let mut stream = open(&cluster, 1).await;
+    stream.send(create("slow/", b"slow0", 0)).await;
+    assert!(stream.next().await.created);
+    // Thousands of events while the watcher reads nothing: the member's queue for it
+    // fills and it falls behind, then catches up.
+    let writes = 2_000;
+    let mut handles = Vec::new();
+    for client in 0..8 {
+        let mut kv = cluster.kv(client % 3).await;
+        handles.push(tokio::spawn(async move {
+            for n in (client..writes).step_by(8) {
+                put(&mut kv, &format!("slow/{n:05}"), &n.to_string())
+                    .await
+                    .expect("put");
+            }
+        }));
+    }
+    for h in handles {
+        h.await.expect("writer");
+    }
+    let events = stream.events(writes).await;
+    let revisions: Vec<i64> = events.iter().map(|e| e.0).collect();
+    assert!(
+        revisions.windows(2).all(|w| w[0] < w[1]),
+        "out of order or duplicated"
+    );
+    assert_eq!(revisions.len(), writes);
+    assert_eq!(
+        *revisions.last().expect("events") - revisions[0] + 1,
+        writes as i64,
+        "a gap"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_resumed_on_another_member_after_a_kill_has_no_gap_and_no_duplicate() {
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let watched = (leader + 1) % 3;
+    let other = (leader + 2) % 3;
+    let mut stream = open(&cluster, watched).await;
+    stream.send(create("r/", b"r0", 0)).await;
+    assert!(stream.next().await.created);
+
+    let mut kv = cluster.kv(other).await;
+    let mut seen = Vec::new();
+    for n in 0..100 {
+        put(&mut kv, &format!("r/{n:03}"), &n.to_string())
+            .await
+            .expect("put");
+    }
+    seen.extend(stream.events(100).await);
+    cluster.kill(watched);
+    for n in 100..200 {
+        put(&mut kv, &format!("r/{n:03}"), &n.to_string())
+            .await
+            .expect("put");
+    }
+    // Resume on another member from the last delivered revision + 1.
+    let resume_from = seen.last().expect("events").0 + 1;
+    let mut resumed = open(&cluster, other).await;
+    resumed.send(create("r/", b"r0", resume_from)).await;
+    assert!(resumed.next().await.created);
+    seen.extend(resumed.events(100).await);
+
+    let keys: Vec<String> = seen.iter().map(|e| e.1.clone()).collect();
+    let expected: Vec<String> = (0..200).map(|n| format!("r/{n:03}")).collect();
+    assert_eq!(keys, expected, "every write exactly once, in order");
+    assert!(
+        seen.windows(2).all(|w| w[0].0 + 1 == w[1].0),
+        "revisions are consecutive"
+    );
+}
