@@ -8,11 +8,13 @@
 //! * [`errors`]: where failures become gRPC statuses.
 //! * [`admin`], [`metrics`]: the admin HTTP endpoint and what it reports.
 //! * [`member`]: member and cluster ids; [`membership`]: membership changes.
+//! * [`lease`]: lease deadlines and expiry, on the leader.
 
 pub mod admin;
 pub mod config;
 pub mod errors;
 pub mod etcd;
+pub mod lease;
 pub mod member;
 pub mod membership;
 pub mod metrics;

@@ -53,6 +53,8 @@ pub struct Metrics {
     pub request_duration: HistogramVec,
     /// Bytes the state machine occupies on disk.
     pub db_size_bytes: IntGauge,
+    /// Leases the leader revoked because their time ran out.
+    pub leases_expired: IntCounter,
     /// Open watch streams.
     pub watch_streams: IntGauge,
     /// Watchers across every stream.
@@ -154,6 +156,10 @@ impl Metrics {
             db_size_bytes: register(
                 &registry,
                 gauge("mvcc_db_total_size_in_bytes", "Bytes of the store on disk.")?,
+            ),
+            leases_expired: register(
+                &registry,
+                counter("leases_expired_total", "Leases revoked on expiry.")?,
             ),
             watch_streams: register(&registry, gauge("watch_streams", "Open watch streams.")?),
             watchers: register(

@@ -44,6 +44,8 @@ pub struct Node {
     pub channels: PeerChannels,
     /// What this member reports on `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Lease deadlines, kept while this member is the leader.
+    pub lease_deadlines: crate::lease::LeaseDeadlines,
 }
 
 fn now_ms() -> i64 {
@@ -392,6 +394,53 @@ impl Node {
                 }
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Runs `local` when this member is the leader, else `remote` against the leader's
+    /// peer client; a refusal because leadership moved, or a leader that cannot be
+    /// reached (it may have died; another is being elected), is retried until the
+    /// request timeout. Only for idempotent requests (keep-alives, reads of lease state).
+    pub async fn on_leader<T, L, LF, R, RF>(&self, local: L, remote: R) -> Result<T, Status>
+    where
+        L: Fn() -> LF,
+        LF: std::future::Future<Output = Result<T, Status>>,
+        R: Fn(vane_proto::raft::raft_peer_client::RaftPeerClient<tonic::transport::Channel>) -> RF,
+        RF: std::future::Future<Output = Result<T, Status>>,
+    {
+        let deadline = Instant::now() + self.request_timeout();
+        loop {
+            let attempt = match self.leader() {
+                Some(leader) if leader == self.member_id => local().await,
+                Some(leader) => match self.leader_node(leader).map(|n| self.channels.client(&n)) {
+                    Some(Ok(client)) => match remote(client).await {
+                        // A connection to a leader that died fails as Unavailable, or as
+                        // Unknown "transport error" when it broke mid-request.
+                        Err(status)
+                            if matches!(
+                                status.code(),
+                                tonic::Code::Unavailable
+                                    | tonic::Code::Unknown
+                                    | tonic::Code::Cancelled
+                            ) =>
+                        {
+                            Err(errors::not_leader())
+                        }
+                        other => other,
+                    },
+                    _ => Err(errors::not_leader()),
+                },
+                None => Err(errors::not_leader()),
+            };
+            match attempt {
+                Err(status) if errors::is_not_leader(&status) && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(NO_LEADER_RETRY_MS)).await;
+                }
+                Err(status) if errors::is_not_leader(&status) => {
+                    return Err(errors::no_leader_or_timeout(self.leader().is_some()));
+                }
+                other => return other,
+            }
         }
     }
 

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use vane_proto::etcdserverpb::cluster_server::ClusterServer;
 use vane_proto::etcdserverpb::kv_server::KvServer;
+use vane_proto::etcdserverpb::lease_server::LeaseServer;
 use vane_proto::etcdserverpb::maintenance_server::MaintenanceServer;
 use vane_proto::etcdserverpb::watch_server::WatchServer;
 use vane_proto::raft::raft_peer_server::RaftPeerServer;
@@ -25,6 +26,7 @@ use vane_raft_store::{DataDir, Limits, StateMachine};
 use crate::config::{ClusterState, Config, parse_url};
 use crate::etcd::cluster::ClusterService;
 use crate::etcd::kv::KvService;
+use crate::etcd::lease::LeaseService;
 use crate::etcd::maintenance::MaintenanceService;
 use crate::member::{cluster_id, founding_member_id};
 use crate::metrics::{Metrics, RequestMetricsLayer};
@@ -144,7 +146,9 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         config: config.clone(),
         channels,
         metrics: metrics.clone(),
+        lease_deadlines: Default::default(),
     });
+    tokio::spawn(crate::lease::expire_leases(node.clone()));
     tokio::spawn(crate::metrics::follow_raft(node.clone()));
 
     let publisher = {
@@ -180,6 +184,10 @@ pub async fn run(config: Config) -> Result<(), StartError> {
                 .tcp_nodelay(true)
                 .concurrency_limit_per_connection(CLIENT_REQUESTS_PER_CONNECTION_MAX)
                 .layer(RequestMetricsLayer::new(metrics.clone()))
+                .add_service(
+                    LeaseServer::new(LeaseService::new(node.clone()))
+                        .max_decoding_message_size(request_max),
+                )
                 .add_service(
                     WatchServer::new(WatchService::new(node.clone(), watch_cache.clone()))
                         .max_decoding_message_size(request_max),

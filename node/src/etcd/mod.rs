@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod kv;
+pub mod lease;
 pub mod maintenance;
 
 /// The etcd API version this server answers as (what `etcdctl version` and

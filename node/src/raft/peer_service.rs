@@ -244,6 +244,31 @@ impl RaftPeer for PeerService {
             .await?;
         Ok(Response::new(reply))
     }
+
+    async fn lease_keep_alive(
+        &self,
+        request: Request<vane_proto::etcdserverpb::LeaseKeepAliveRequest>,
+    ) -> Result<Response<vane_proto::etcdserverpb::LeaseKeepAliveResponse>, Status> {
+        let id = request.into_inner().id;
+        let ttl = self.node.renew_lease_as_leader(id)?;
+        Ok(Response::new(
+            vane_proto::etcdserverpb::LeaseKeepAliveResponse {
+                header: self.node.header(self.node.state_machine.applied().revision),
+                id,
+                ttl,
+            },
+        ))
+    }
+
+    async fn lease_time_to_live(
+        &self,
+        request: Request<vane_proto::etcdserverpb::LeaseTimeToLiveRequest>,
+    ) -> Result<Response<vane_proto::etcdserverpb::LeaseTimeToLiveResponse>, Status> {
+        Ok(Response::new(
+            self.node
+                .lease_time_to_live_as_leader(&request.into_inner())?,
+        ))
+    }
 }
 
 async fn receive_file(

@@ -1,0 +1,146 @@
+//! Lease deadlines and expiry, kept by the leader alone.
+//!
+//! Leases themselves are replicated state (granted and revoked through the log). Only the
+//! leader keeps their deadlines, in memory: a grant or a keep-alive sets a lease's
+//! deadline to now plus its TTL, and when a deadline passes the leader proposes the
+//! revoke, which deletes the lease's keys at one revision on every member. Followers
+//! never expire anything on their own clock. A new leader starts every lease's clock
+//! afresh (the whole TTL), so a leader change extends leases rather than expiring them
+//! early, as etcd does.
+//!
+//! Ownership: the deadline map sits behind a `std::sync::Mutex`, held only for map
+//! operations, never across an await.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tonic::Status;
+use vane_proto::etcdserverpb::LeaseRevokeRequest;
+use vane_proto::raft::command::Op;
+use vane_proto::raft::command_result::Result as Outcome;
+
+use crate::node::Node;
+
+/// How often the leader looks for expired leases.
+const EXPIRY_CHECK_INTERVAL_MS: u64 = 100;
+
+/// Deadlines of the leases this member, as leader, is timing.
+#[derive(Default)]
+pub struct LeaseDeadlines {
+    deadlines: Mutex<HashMap<i64, Instant>>,
+}
+
+impl LeaseDeadlines {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Instant>> {
+        self.deadlines.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts or restarts `id`'s clock: it expires `ttl_seconds` from now.
+    pub fn renew(&self, id: i64, ttl_seconds: i64) {
+        let ttl = Duration::from_secs(ttl_seconds.max(0) as u64);
+        self.map().insert(id, Instant::now() + ttl);
+    }
+
+    /// Seconds `id` has left, if this member is timing it.
+    pub fn remaining_seconds(&self, id: i64) -> Option<i64> {
+        self.map().get(&id).map(|deadline| {
+            let left = deadline.saturating_duration_since(Instant::now());
+            // etcd rounds the remaining time up to whole seconds.
+            left.as_millis().div_ceil(1000) as i64
+        })
+    }
+
+    fn clear(&self) {
+        self.map().clear();
+    }
+}
+
+impl Node {
+    /// On the leader: renews lease `id` and returns its TTL, or 0 when it does not exist
+    /// (etcd's answer to a keep-alive of an unknown lease).
+    pub fn renew_lease_as_leader(&self, id: i64) -> Result<i64, Status> {
+        if self.leader() != Some(self.member_id) {
+            return Err(crate::errors::not_leader());
+        }
+        match self
+            .state_machine
+            .lease(id)
+            .map_err(crate::errors::from_store)?
+        {
+            Some(lease) => {
+                self.lease_deadlines.renew(id, lease.ttl_seconds);
+                Ok(lease.ttl_seconds)
+            }
+            None => Ok(0),
+        }
+    }
+
+    /// The smallest TTL a lease may have: one and a half election timeouts, in whole
+    /// seconds, as etcd computes it, so a leader change cannot outlive a lease.
+    pub fn lease_ttl_min_seconds(&self) -> i64 {
+        ((self.config.election_timeout_ms * 3 / 2) as i64 + 999) / 1000
+    }
+}
+
+/// Runs on every member; acts while this member is the leader: keeps a deadline for
+/// every lease and proposes the revoke of those that expire.
+pub async fn expire_leases(node: Arc<Node>) {
+    let mut was_leader = false;
+    let mut tick = tokio::time::interval(Duration::from_millis(EXPIRY_CHECK_INTERVAL_MS));
+    loop {
+        tick.tick().await;
+        let is_leader = node.leader() == Some(node.member_id);
+        if !is_leader {
+            if was_leader {
+                node.lease_deadlines.clear();
+            }
+            was_leader = false;
+            continue;
+        }
+        let leases = match node.state_machine.leases() {
+            Ok(leases) => leases,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list leases");
+                continue;
+            }
+        };
+        let expired: Vec<i64> = {
+            let mut deadlines = node.lease_deadlines.map();
+            if !was_leader {
+                // Newly leader: every lease gets its whole TTL again.
+                deadlines.clear();
+            }
+            let now = Instant::now();
+            deadlines.retain(|id, _| leases.iter().any(|l| l.id == *id));
+            for lease in &leases {
+                deadlines
+                    .entry(lease.id)
+                    .or_insert_with(|| now + Duration::from_secs(lease.ttl_seconds.max(0) as u64));
+            }
+            deadlines
+                .iter()
+                .filter(|(_, deadline)| **deadline <= now)
+                .map(|(id, _)| *id)
+                .collect()
+        };
+        was_leader = true;
+        for id in expired {
+            match node
+                .propose(Op::LeaseRevoke(LeaseRevokeRequest { id }))
+                .await
+            {
+                Ok(result) => {
+                    if let Some(Outcome::Error(e)) = result.result {
+                        tracing::debug!(lease = id, error = %e.message, "expired lease already gone");
+                    }
+                    node.lease_deadlines.map().remove(&id);
+                    node.metrics.leases_expired.inc();
+                }
+                Err(status) => {
+                    tracing::warn!(lease = id, %status, "expiring a lease failed; retrying")
+                }
+            }
+        }
+    }
+}

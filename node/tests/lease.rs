@@ -1,0 +1,170 @@
+//! Leases on real processes: expiry deletes every attached key at one revision on every
+//! member; keep-alives sent to a follower hold a lease; killing the leader does not
+//! expire a kept-alive lease early; TimeToLive and Leases answer as etcd.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Cluster, get};
+use tokio::sync::mpsc;
+use vane_proto::etcdserverpb::lease_client::LeaseClient;
+use vane_proto::etcdserverpb::{
+    LeaseGrantRequest, LeaseKeepAliveRequest, LeaseLeasesRequest, LeaseTimeToLiveRequest,
+    PutRequest, RangeRequest,
+};
+
+async fn lease_client(cluster: &Cluster, i: usize) -> LeaseClient<tonic::transport::Channel> {
+    LeaseClient::new(common::channel(&cluster.members[i].client_url()).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_lease_deletes_its_keys_at_one_revision_on_every_member() {
+    let cluster = Cluster::start(3);
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let follower = (leader + 1) % 3;
+    let mut leases = lease_client(&cluster, follower).await;
+    let granted = leases
+        .lease_grant(LeaseGrantRequest { ttl: 2, id: 0 })
+        .await
+        .expect("grant")
+        .into_inner();
+    assert_eq!(granted.ttl, 2);
+    let mut kv = cluster.kv(follower).await;
+    for key in ["l/a", "l/b", "l/c"] {
+        kv.put(PutRequest {
+            key: key.into(),
+            value: b"v".to_vec(),
+            lease: granted.id,
+            ..Default::default()
+        })
+        .await
+        .expect("put with lease");
+    }
+    let ttl = leases
+        .lease_time_to_live(LeaseTimeToLiveRequest {
+            id: granted.id,
+            keys: true,
+        })
+        .await
+        .expect("ttl")
+        .into_inner();
+    assert_eq!(ttl.granted_ttl, 2);
+    assert!((1..=2).contains(&ttl.ttl), "{ttl:?}");
+    assert_eq!(ttl.keys.len(), 3);
+    let listed = leases
+        .lease_leases(LeaseLeasesRequest {})
+        .await
+        .expect("leases")
+        .into_inner();
+    assert!(listed.leases.iter().any(|l| l.id == granted.id));
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    for i in 0..3 {
+        let mut member = cluster.kv(i).await;
+        while get(&mut member, "l/a", true).await.is_some() {
+            assert!(
+                Instant::now() < deadline,
+                "the lease never expired on member {i}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        for key in ["l/b", "l/c"] {
+            assert_eq!(
+                get(&mut member, key, true).await,
+                None,
+                "{key} outlived its lease on member {i}"
+            );
+        }
+    }
+    // The three deletes happened at one revision: the state just before it had all three.
+    let now = kv
+        .range(RangeRequest {
+            key: b"l/".to_vec(),
+            range_end: b"l0".to_vec(),
+            ..Default::default()
+        })
+        .await
+        .expect("range")
+        .into_inner();
+    let before = kv
+        .range(RangeRequest {
+            key: b"l/".to_vec(),
+            range_end: b"l0".to_vec(),
+            revision: now.header.map_or(0, |h| h.revision) - 1,
+            ..Default::default()
+        })
+        .await
+        .expect("range at the revision before")
+        .into_inner();
+    assert_eq!((now.count, before.count), (0, 3));
+    let gone = leases
+        .lease_time_to_live(LeaseTimeToLiveRequest {
+            id: granted.id,
+            keys: false,
+        })
+        .await
+        .expect("ttl")
+        .into_inner();
+    assert_eq!(gone.ttl, -1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alives_hold_a_lease_across_a_leader_kill() {
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let follower = (leader + 1) % 3;
+    let mut leases = lease_client(&cluster, follower).await;
+    let granted = leases
+        .lease_grant(LeaseGrantRequest { ttl: 3, id: 7 })
+        .await
+        .expect("grant")
+        .into_inner();
+    assert_eq!(granted.id, 7);
+    let mut kv = cluster.kv(follower).await;
+    kv.put(PutRequest {
+        key: b"held".to_vec(),
+        value: b"v".to_vec(),
+        lease: 7,
+        ..Default::default()
+    })
+    .await
+    .expect("put with lease");
+
+    // Keep-alives through the follower, once a second (the TTL is 3 s).
+    let (tx, rx) = mpsc::channel(4);
+    let mut responses = leases
+        .lease_keep_alive(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .expect("keep-alive stream")
+        .into_inner();
+    let keeper = tokio::spawn(async move {
+        let mut acknowledged = 0;
+        for _ in 0..9 {
+            if tx.send(LeaseKeepAliveRequest { id: 7 }).await.is_err() {
+                break;
+            }
+            match tokio::time::timeout(Duration::from_secs(9), responses.message()).await {
+                Ok(Ok(Some(response))) => {
+                    assert!(response.ttl > 0, "keep-alive found no lease: {response:?}");
+                    acknowledged += 1;
+                }
+                other => eprintln!("keep-alive not acknowledged: {other:?}"),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        acknowledged
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    cluster.kill(leader);
+    let acknowledged = keeper.await.expect("keeper");
+    assert!(
+        acknowledged >= 6,
+        "too few keep-alives acknowledged: {acknowledged}"
+    );
+    assert_eq!(
+        get(&mut kv, "held", false).await.as_deref(),
+        Some("v"),
+        "a kept-alive lease expired"
+    );
+}
