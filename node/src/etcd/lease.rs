@@ -57,10 +57,7 @@ impl Node {
     ) -> Result<LeaseTimeToLiveResponse, Status> {
         self.on_leader(
             || async { self.lease_time_to_live_as_leader(&request) },
-            |mut client| {
-                let forwarded = request.clone();
-                async move { Ok(client.lease_time_to_live(forwarded).await?.into_inner()) }
-            },
+            |mut client| async move { Ok(client.lease_time_to_live(request).await?.into_inner()) },
         )
         .await
     }
