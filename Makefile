@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/vane-target
 CARGO ?= cargo
 
-.PHONY: setup build test fmt lint run bench
+.PHONY: setup build test fmt lint run cluster cluster-down bench
 
 setup:
 	@scripts/setup-machine.sh
@@ -25,6 +25,15 @@ test: lint
 
 run: setup
 	$(CARGO) run --bin vaned --
+
+# A three-node cluster of real vaned processes in ./vane-cluster (stop it with
+# `make cluster-down`).
+cluster: setup
+	$(CARGO) build -p vane-node -p vane-cluster
+	$(CARGO_TARGET_DIR)/debug/vane-cluster up --nodes 3 --dir ./vane-cluster
+
+cluster-down:
+	$(CARGO_TARGET_DIR)/debug/vane-cluster down --dir ./vane-cluster
 
 bench: setup
 	$(CARGO) bench -p vane-raft-store --bench apply_and_read
