@@ -22,6 +22,10 @@ use crate::errors;
 use crate::metrics::Metrics;
 use crate::raft::network::PeerChannels;
 
+/// Pause between attempts to publish this member's client URLs.
+const PUBLISH_RETRY_MS: u64 = 100;
+/// Longest one attempt to publish may take before it is retried.
+const PUBLISH_ATTEMPT_TIMEOUT_MS: u64 = 2_000;
 /// Pause between attempts while no leader is known.
 const NO_LEADER_RETRY_MS: u64 = 50;
 
@@ -336,7 +340,10 @@ impl Node {
         }
         let change = openraft::ChangeMembers::SetNodes([(member_id, node)].into_iter().collect());
         match self.raft.change_membership(change, true).await {
-            Ok(_) => Ok(()),
+            Ok(response) => {
+                tracing::debug!(member = format!("{member_id:016x}"), log_id = %response.log_id, "member node data updated");
+                Ok(())
+            }
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
                 Err(errors::not_leader())
             }
@@ -373,27 +380,41 @@ impl Node {
                     client_urls: self.config.advertise_client_urls.clone(),
                     ..own
                 };
-                let done = match leader {
-                    Some(l) if l == self.member_id => {
-                        self.set_member_node(self.member_id, wanted).await.is_ok()
+                let attempt = async {
+                    match leader {
+                        Some(l) if l == self.member_id => {
+                            self.set_member_node(self.member_id, wanted).await.is_ok()
+                        }
+                        Some(l) => match self.leader_node(l).map(|n| self.channels.client(&n)) {
+                            Some(Ok(mut client)) => {
+                                let published = client
+                                    .publish_member(vane_proto::raft::PublishMemberRequest {
+                                        member_id: self.member_id,
+                                        node: Some(wanted),
+                                    })
+                                    .await;
+                                if let Err(status) = &published {
+                                    tracing::debug!(%status, "publishing client URLs failed; retrying");
+                                }
+                                published.is_ok()
+                            }
+                            _ => false,
+                        },
+                        None => false,
                     }
-                    Some(l) => match self.leader_node(l).map(|n| self.channels.client(&n)) {
-                        Some(Ok(mut client)) => client
-                            .publish_member(vane_proto::raft::PublishMemberRequest {
-                                member_id: self.member_id,
-                                node: Some(wanted),
-                            })
-                            .await
-                            .is_ok(),
-                        _ => false,
-                    },
-                    None => false,
                 };
+                // An attempt caught in a leader change must not hold the loop forever.
+                let done = tokio::time::timeout(
+                    Duration::from_millis(PUBLISH_ATTEMPT_TIMEOUT_MS),
+                    attempt,
+                )
+                .await
+                .unwrap_or(false);
                 if done {
                     return;
                 }
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(Duration::from_millis(PUBLISH_RETRY_MS)).await;
         }
     }
 
