@@ -197,18 +197,33 @@ impl NetStreamAppend<TypeConfig> for PeerConnection {
     }
 }
 
+impl PeerConnection {
+    /// A vote or a pre-vote: the same request and reply, two RPCs.
+    async fn request_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+        pre_vote: bool,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let mut client = self.client()?;
+        let request = Self::request(vote_request_to_pb(&rpc), &option);
+        let reply = if pre_vote {
+            client.pre_vote(request).await
+        } else {
+            client.vote(request).await
+        }
+        .map_err(status_error)?;
+        vote_response_from_pb(reply.into_inner()).map_err(network_error)
+    }
+}
+
 impl NetVote<TypeConfig> for PeerConnection {
     async fn vote(
         &mut self,
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        let reply = self
-            .client()?
-            .vote(Self::request(vote_request_to_pb(&rpc), &option))
-            .await
-            .map_err(status_error)?;
-        vote_response_from_pb(reply.into_inner()).map_err(network_error)
+        self.request_vote(rpc, option, false).await
     }
 
     async fn pre_vote(
@@ -216,12 +231,7 @@ impl NetVote<TypeConfig> for PeerConnection {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        let reply = self
-            .client()?
-            .pre_vote(Self::request(vote_request_to_pb(&rpc), &option))
-            .await
-            .map_err(status_error)?;
-        vote_response_from_pb(reply.into_inner()).map_err(network_error)
+        self.request_vote(rpc, option, true).await
     }
 }
 
