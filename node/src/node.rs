@@ -29,6 +29,14 @@ const PUBLISH_ATTEMPT_TIMEOUT_MS: u64 = 2_000;
 /// Pause between attempts while no leader is known.
 const NO_LEADER_RETRY_MS: u64 = 50;
 
+/// What a local proposal came to, when it did not fail outright.
+enum LocalWrite {
+    /// Applied, with its result.
+    Applied(CommandResult),
+    /// Not proposed: this member is not the leader (the leader, if known).
+    NotLeader(Option<u64>),
+}
+
 /// Everything a service handler needs of this member. Shared behind an `Arc`; every field
 /// is either immutable or internally synchronised.
 pub struct Node {
@@ -155,23 +163,9 @@ impl Node {
         }
         let deadline = Instant::now() + self.request_timeout();
         loop {
-            let leader = match self.raft.client_write(command.clone()).await {
-                Ok(response) => return Ok(response.data),
-                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
-                    forward.leader_id
-                }
-                Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(_))) => {
-                    // It may or may not have committed: never retry blindly.
-                    return Err(Status::unavailable("etcdserver: leader changed"));
-                }
-                Err(RaftError::APIError(e)) => {
-                    return Err(Status::failed_precondition(e.to_string()));
-                }
-                Err(RaftError::Fatal(e)) => {
-                    return Err(Status::unavailable(format!(
-                        "etcdserver: raft stopped: {e}"
-                    )));
-                }
+            let leader = match self.write_locally(command.clone()).await? {
+                LocalWrite::Applied(result) => return Ok(result),
+                LocalWrite::NotLeader(leader) => leader,
             };
             if let Some(leader) = leader.filter(|l| *l != self.member_id) {
                 match self.forward(leader, &command, deadline).await {
@@ -226,12 +220,22 @@ impl Node {
 
     /// Proposes a command forwarded by a follower; only the leader accepts it.
     pub async fn propose_forwarded(&self, command: Command) -> Result<CommandResult, Status> {
+        match self.write_locally(command).await? {
+            LocalWrite::Applied(result) => Ok(result),
+            LocalWrite::NotLeader(_) => Err(errors::not_leader()),
+        }
+    }
+
+    /// Proposes `command` through this member's Raft. Refused unproposed when this member
+    /// is not the leader; any other failure is final, since the entry may have committed.
+    async fn write_locally(&self, command: Command) -> Result<LocalWrite, Status> {
         match self.raft.client_write(command).await {
-            Ok(response) => Ok(response.data),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
-                Err(errors::not_leader())
+            Ok(response) => Ok(LocalWrite::Applied(response.data)),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+                Ok(LocalWrite::NotLeader(forward.leader_id))
             }
             Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(_))) => {
+                // It may or may not have committed: never retry blindly.
                 Err(Status::unavailable("etcdserver: leader changed"))
             }
             Err(RaftError::APIError(e)) => Err(Status::failed_precondition(e.to_string())),

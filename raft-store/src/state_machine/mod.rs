@@ -10,6 +10,7 @@
 pub(crate) mod apply;
 pub mod snapshot;
 
+use std::fs::File;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -456,8 +457,6 @@ impl StateMachine {
         Ok(())
     }
 }
-
-use std::fs::File;
 
 fn revisions_of(meta: &StateMachineMeta) -> Revisions {
     Revisions {
