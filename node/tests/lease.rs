@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 use common::{Cluster, get};
 use tokio::sync::mpsc;
 use vane_proto::etcdserverpb::lease_client::LeaseClient;
+use vane_proto::etcdserverpb::request_op::Request;
 use vane_proto::etcdserverpb::{
     LeaseGrantRequest, LeaseKeepAliveRequest, LeaseLeasesRequest, LeaseTimeToLiveRequest,
     PutRequest, RangeRequest,
 };
+use vane_proto::etcdserverpb::{RequestOp, TxnRequest};
 
 async fn lease_client(cluster: &Cluster, i: usize) -> LeaseClient<tonic::transport::Channel> {
     LeaseClient::new(common::channel(&cluster.members[i].client_url()).await)
@@ -31,33 +33,54 @@ async fn an_expired_lease_deletes_its_keys_at_one_revision_on_every_member() {
         .into_inner();
     assert_eq!(granted.ttl, 2);
     let mut kv = cluster.kv(follower).await;
-    for key in ["l/a", "l/b", "l/c"] {
-        kv.put(PutRequest {
+    // One txn right after the grant, so the keys are attached well within the 2 s.
+    let attach = |key: &str| RequestOp {
+        request: Some(Request::RequestPut(PutRequest {
             key: key.into(),
             value: b"v".to_vec(),
             lease: granted.id,
             ..Default::default()
-        })
+        })),
+    };
+    kv.txn(TxnRequest {
+        compare: vec![],
+        success: vec![attach("l/a"), attach("l/b"), attach("l/c")],
+        failure: vec![],
+    })
+    .await
+    .expect("puts with lease");
+    // TimeToLive and Leases, on a lease long enough not to expire while asked about
+    // (the 2 s one may already be gone on a loaded machine).
+    let long = leases
+        .lease_grant(LeaseGrantRequest { ttl: 60, id: 0 })
         .await
-        .expect("put with lease");
-    }
+        .expect("grant")
+        .into_inner();
+    kv.put(PutRequest {
+        key: b"info/k".to_vec(),
+        value: b"v".to_vec(),
+        lease: long.id,
+        ..Default::default()
+    })
+    .await
+    .expect("put with lease");
     let ttl = leases
         .lease_time_to_live(LeaseTimeToLiveRequest {
-            id: granted.id,
+            id: long.id,
             keys: true,
         })
         .await
         .expect("ttl")
         .into_inner();
-    assert_eq!(ttl.granted_ttl, 2);
-    assert!((1..=2).contains(&ttl.ttl), "{ttl:?}");
-    assert_eq!(ttl.keys.len(), 3);
+    assert_eq!(ttl.granted_ttl, 60);
+    assert!((50..=60).contains(&ttl.ttl), "{ttl:?}");
+    assert_eq!(ttl.keys, vec![b"info/k".to_vec()]);
     let listed = leases
         .lease_leases(LeaseLeasesRequest {})
         .await
         .expect("leases")
         .into_inner();
-    assert!(listed.leases.iter().any(|l| l.id == granted.id));
+    assert!(listed.leases.iter().any(|l| l.id == long.id));
 
     let deadline = Instant::now() + Duration::from_secs(15);
     for i in 0..3 {

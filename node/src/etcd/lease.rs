@@ -197,6 +197,9 @@ impl Lease for LeaseService {
         &self,
         _request: Request<LeaseLeasesRequest>,
     ) -> Result<Response<LeaseLeasesResponse>, Status> {
+        // Linearizable, like a default Range: a lease just granted through another member
+        // is listed.
+        self.node.linearizable_barrier().await?;
         let leases = self
             .node
             .state_machine
