@@ -19,8 +19,12 @@ fmt:
 lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p vane-node --features planted-bugs --all-targets -- -D warnings
 
+# vaned-planted (vaned with a deliberate bug, for the jepsen-style suite's proof that its
+# checkers catch violations) is built alone, so the normal vaned never has the feature.
 test: lint
+	$(CARGO) build -p vane-node --features planted-bugs --bin vaned-planted
 	$(CARGO) test --workspace
 
 run: setup

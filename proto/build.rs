@@ -17,10 +17,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "raft/raft.proto",
                 "raft/storage.proto",
                 "raft/peer.proto",
+                "vane/v1/session.proto",
             ],
-            &["etcd", "raft"],
+            &["etcd", "raft", "vane/v1"],
         )?;
     println!("cargo:rerun-if-changed=etcd");
     println!("cargo:rerun-if-changed=raft");
+    println!("cargo:rerun-if-changed=vane");
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `vaned`, a Vane cluster member.
 //!
-//! * [`config`]: every tunable, from flags, environment and a TOML file.
+//! * [`config`]: every tunable, from flags, environment and a TOML file; [`entry`]: the
+//!   process's main.
 //! * [`server`]: start-up, serving and graceful shutdown.
 //! * [`node`]: the member's shared state; proposing writes and linearizable reads.
 //! * [`raft`]: the openraft wiring and the peer network.
@@ -9,9 +10,11 @@
 //! * [`admin`], [`metrics`]: the admin HTTP endpoint and what it reports.
 //! * [`member`]: member and cluster ids; [`membership`]: membership changes.
 //! * [`lease`]: lease deadlines and expiry, on the leader.
+//! * [`session`]: exactly-once client sessions (`vane.v1.Session` and request tags).
 
 pub mod admin;
 pub mod config;
+pub mod entry;
 pub mod errors;
 pub mod etcd;
 pub mod lease;
@@ -19,6 +22,9 @@ pub mod member;
 pub mod membership;
 pub mod metrics;
 pub mod node;
+#[cfg(feature = "planted-bugs")]
+pub mod planted;
 pub mod raft;
 pub mod server;
+pub mod session;
 pub mod watch;

@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::errors;
 use crate::metrics::Metrics;
 use crate::raft::network::PeerChannels;
+use crate::session::SessionTag;
 
 /// Pause between attempts to publish this member's client URLs.
 const PUBLISH_RETRY_MS: u64 = 100;
@@ -143,7 +144,17 @@ impl Node {
     /// forwarded to the leader. Retried only where it provably was not proposed (no
     /// leader yet, or the receiver was not the leader), until the request timeout.
     pub async fn propose(&self, op: Op) -> Result<CommandResult, Status> {
-        let result = self.propose_once(op).await;
+        self.propose_in(op, None).await
+    }
+
+    /// [`Node::propose`] as request `session` of a client session: a retry whose first
+    /// attempt committed is answered with the remembered result, not applied again.
+    pub async fn propose_in(
+        &self,
+        op: Op,
+        session: Option<SessionTag>,
+    ) -> Result<CommandResult, Status> {
+        let result = self.propose_once(op, session.unwrap_or_default()).await;
         match &result {
             Ok(_) => self.metrics.proposals_committed.inc(),
             Err(_) => self.metrics.proposals_failed.inc(),
@@ -151,8 +162,11 @@ impl Node {
         result
     }
 
-    async fn propose_once(&self, op: Op) -> Result<CommandResult, Status> {
+    async fn propose_once(&self, op: Op, session: SessionTag) -> Result<CommandResult, Status> {
         let command = Command {
+            session_id: session.session_id,
+            sequence: session.sequence,
+            acked_below: session.acked_below,
             proposed_at_ms: now_ms(),
             op: Some(op),
             ..Default::default()

@@ -12,6 +12,7 @@ use std::time::Duration;
 use futures::TryFutureExt;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
+use vane_proto::api::session_server::SessionServer;
 use vane_proto::etcdserverpb::cluster_server::ClusterServer;
 use vane_proto::etcdserverpb::kv_server::KvServer;
 use vane_proto::etcdserverpb::lease_server::LeaseServer;
@@ -33,6 +34,7 @@ use crate::metrics::{Metrics, RequestMetricsLayer};
 use crate::node::Node;
 use crate::raft::network::{PEER_MESSAGE_BYTES_MAX, PeerChannels};
 use crate::raft::peer_service::PeerService;
+use crate::session::SessionService;
 use crate::watch::WatchService;
 use crate::watch::cache::EventCache;
 
@@ -61,7 +63,14 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let state_machine = Arc::new(
         StateMachine::open(data_dir.clone(), Limits::default()).map_err(|e| fail(e.to_string()))?,
     );
-    let channels = PeerChannels::default();
+    let channels = PeerChannels::bound_to(
+        config
+            .listen_peer_urls
+            .first()
+            .and_then(|url| parse_url(url).ok())
+            .and_then(|host_port| host_port.parse::<SocketAddr>().ok())
+            .map(|addr| addr.ip()),
+    );
 
     let founding: BTreeMap<u64, MemberNode> = members
         .iter()
@@ -204,6 +213,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
                     MaintenanceServer::new(MaintenanceService::new(node.clone()))
                         .max_decoding_message_size(request_max),
                 )
+                .add_service(SessionServer::new(SessionService::new(node.clone())))
                 .serve_with_incoming_shutdown(incoming(listener), async move {
                     let _ = stop.wait_for(|s| *s).await;
                 })

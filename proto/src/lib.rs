@@ -24,6 +24,10 @@ pub mod etcdserverpb {
 /// Vane's own packages, nested as their protobuf package names so that generated
 /// cross-package paths resolve.
 pub mod vane {
+    /// `vane.v1`: Vane's own client API beside etcd's (exactly-once sessions).
+    pub mod v1 {
+        tonic::include_proto!("vane.v1");
+    }
     /// `vane.raft.*`
     pub mod raft {
         /// Raft log entries, commands and their results.
@@ -42,5 +46,7 @@ pub mod vane {
 
 pub use vane::raft::v1 as raft;
 pub use vane::storage::v1 as storage;
+/// Vane's own client API.
+pub use vane::v1 as api;
 
 mod display;

@@ -15,6 +15,8 @@ mod db;
 pub mod error;
 mod lease;
 mod mvcc;
+#[cfg(feature = "planted-bugs")]
+pub mod planted;
 pub mod raft;
 mod session;
 pub mod state_machine;

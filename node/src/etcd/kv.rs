@@ -21,6 +21,7 @@ use vane_raft_store::{
 
 use crate::errors;
 use crate::node::Node;
+use crate::session::SessionTag;
 
 /// Serves the KV API of one member.
 pub struct KvService {
@@ -33,9 +34,9 @@ impl KvService {
         KvService { node }
     }
 
-    async fn write(&self, op: Op) -> Result<(i64, Outcome), Status> {
+    async fn write(&self, op: Op, session: Option<SessionTag>) -> Result<(i64, Outcome), Status> {
         self.node.check_quota(&op).await?;
-        let result = self.node.propose(op).await?;
+        let result = self.node.propose_in(op, session).await?;
         match result.result {
             Some(Outcome::Error(e)) => Err(errors::from_command(&e)),
             Some(outcome) => Ok((result.revision, outcome)),
@@ -58,6 +59,11 @@ impl Kv for KvService {
     ) -> Result<Response<RangeResponse>, Status> {
         let request = request.into_inner();
         check_range_request(&request).map_err(errors::from_store)?;
+        #[cfg(feature = "planted-bugs")]
+        let request = RangeRequest {
+            serializable: request.serializable || crate::planted::stale_reads(),
+            ..request
+        };
         if !request.serializable {
             self.node.linearizable_barrier().await?;
         }
@@ -72,9 +78,10 @@ impl Kv for KvService {
     }
 
     async fn put(&self, request: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
+        let session = SessionTag::from_metadata(request.metadata())?;
         let request = request.into_inner();
         check_put_request(&request).map_err(errors::from_store)?;
-        match self.write(Op::Put(request)).await? {
+        match self.write(Op::Put(request), session).await? {
             (revision, Outcome::Put(mut response)) => {
                 response.header = self.node.header(revision);
                 Ok(Response::new(response))
@@ -87,9 +94,10 @@ impl Kv for KvService {
         &self,
         request: Request<DeleteRangeRequest>,
     ) -> Result<Response<DeleteRangeResponse>, Status> {
+        let session = SessionTag::from_metadata(request.metadata())?;
         let request = request.into_inner();
         check_delete_request(&request).map_err(errors::from_store)?;
-        match self.write(Op::DeleteRange(request)).await? {
+        match self.write(Op::DeleteRange(request), session).await? {
             (revision, Outcome::DeleteRange(mut response)) => {
                 response.header = self.node.header(revision);
                 Ok(Response::new(response))
@@ -99,9 +107,10 @@ impl Kv for KvService {
     }
 
     async fn txn(&self, request: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
+        let session = SessionTag::from_metadata(request.metadata())?;
         let request = request.into_inner();
         check_txn_request(&request, Limits::default()).map_err(errors::from_store)?;
-        match self.write(Op::Txn(request)).await? {
+        match self.write(Op::Txn(request), session).await? {
             (revision, Outcome::Txn(mut response)) => {
                 response.header = self.node.header(revision);
                 Ok(Response::new(response))
@@ -114,7 +123,11 @@ impl Kv for KvService {
         &self,
         request: Request<CompactionRequest>,
     ) -> Result<Response<CompactionResponse>, Status> {
-        match self.write(Op::Compaction(request.into_inner())).await? {
+        let session = SessionTag::from_metadata(request.metadata())?;
+        match self
+            .write(Op::Compaction(request.into_inner()), session)
+            .await?
+        {
             (revision, Outcome::Compaction(mut response)) => {
                 response.header = self.node.header(revision);
                 Ok(Response::new(response))

@@ -18,6 +18,7 @@ use vane_proto::raft::command_result::Result as Outcome;
 
 use crate::errors;
 use crate::node::Node;
+use crate::session::SessionTag;
 
 /// Keep-alive responses queued ahead of a slow client.
 const KEEPALIVE_RESPONSES_QUEUED_MAX: usize = 16;
@@ -116,11 +117,12 @@ impl Lease for LeaseService {
         &self,
         request: Request<LeaseGrantRequest>,
     ) -> Result<Response<LeaseGrantResponse>, Status> {
+        let session = SessionTag::from_metadata(request.metadata())?;
         let mut request = request.into_inner();
         request.ttl = request.ttl.max(self.node.lease_ttl_min_seconds());
         let op = Op::LeaseGrant(request);
         self.node.check_quota(&op).await?;
-        let result = self.node.propose(op).await?;
+        let result = self.node.propose_in(op, session).await?;
         match result.result {
             Some(Outcome::LeaseGrant(mut response)) => {
                 if self.node.leader() == Some(self.node.member_id) {
@@ -140,9 +142,10 @@ impl Lease for LeaseService {
         &self,
         request: Request<LeaseRevokeRequest>,
     ) -> Result<Response<LeaseRevokeResponse>, Status> {
+        let session = SessionTag::from_metadata(request.metadata())?;
         let result = self
             .node
-            .propose(Op::LeaseRevoke(request.into_inner()))
+            .propose_in(Op::LeaseRevoke(request.into_inner()), session)
             .await?;
         match result.result {
             Some(Outcome::LeaseRevoke(mut response)) => {

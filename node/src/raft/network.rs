@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -54,9 +55,41 @@ fn peer_url(node: &pb::Node) -> Option<String> {
 #[derive(Clone, Default)]
 pub struct PeerChannels {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
+    local_address: Option<IpAddr>,
+}
+
+/// The source address to dial `url` from, given the address this member listens for
+/// peers on. Binding outgoing connections to it makes each member's traffic carry its own
+/// address, so a firewall rule can cut the link between two members (as the
+/// jepsen-style suite does on 127.0.0.x); it is skipped where the route could not work
+/// (a loopback source towards another host, or the reverse).
+fn source_address(local: Option<IpAddr>, url: &str) -> Option<IpAddr> {
+    let local = local.filter(|ip| !ip.is_unspecified())?;
+    let authority = url.split("://").nth(1).unwrap_or(url);
+    let authority = authority.split('/').next().unwrap_or(authority);
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _)| host)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let target_is_loopback = match host.parse::<IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host == "localhost",
+    };
+    (local.is_loopback() == target_is_loopback && local.is_ipv4() != host.contains(':'))
+        .then_some(local)
 }
 
 impl PeerChannels {
+    /// Channels whose connections leave from `local_address` where that can route (see
+    /// [`source_address`]); `None` lets the kernel choose.
+    pub fn bound_to(local_address: Option<IpAddr>) -> Self {
+        PeerChannels {
+            channels: Arc::default(),
+            local_address,
+        }
+    }
+
     /// The channel to `url`, created (without connecting yet) on first use.
     pub fn get(&self, url: &str) -> Result<Channel, String> {
         let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
@@ -65,6 +98,7 @@ impl PeerChannels {
         }
         let channel = Endpoint::from_shared(url.to_string())
             .map_err(|e| format!("peer URL {url:?} is invalid: {e}"))?
+            .local_address(source_address(self.local_address, url))
             .connect_timeout(Duration::from_secs(2))
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(10))
@@ -342,5 +376,36 @@ impl NetTransferLeader<TypeConfig> for PeerConnection {
             .await
             .map_err(status_error)?;
         Ok(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::source_address;
+
+    fn ip(s: &str) -> Option<std::net::IpAddr> {
+        Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn a_specific_loopback_address_is_used_towards_loopback_peers() {
+        let local = ip("127.0.0.11");
+        assert_eq!(source_address(local, "http://127.0.0.12:2380"), local);
+        assert_eq!(source_address(local, "http://localhost:2380/"), local);
+    }
+
+    #[test]
+    fn no_binding_where_it_could_not_route() {
+        assert_eq!(
+            source_address(ip("127.0.0.11"), "http://10.0.0.2:2380"),
+            None
+        );
+        assert_eq!(
+            source_address(ip("10.0.0.1"), "http://127.0.0.1:2380"),
+            None
+        );
+        assert_eq!(source_address(ip("0.0.0.0"), "http://127.0.0.1:2380"), None);
+        assert_eq!(source_address(ip("127.0.0.1"), "http://[::1]:2380"), None);
+        assert_eq!(source_address(None, "http://127.0.0.1:2380"), None);
     }
 }

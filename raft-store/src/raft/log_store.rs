@@ -306,6 +306,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 entry_to_pb(&entry).encode_to_vec(),
             );
         }
+        #[cfg(feature = "planted-bugs")]
+        if crate::planted::ack_before_fsync() {
+            let mut options = rocksdb::WriteOptions::default();
+            options.disable_wal(true);
+            self.db().write_opt(batch, &options).map_err(io_err)?;
+            callback.io_completed(Ok(()));
+            return Ok(());
+        }
         // Written now, so readers see the entries at once; reported flushed after the sync.
         self.db().write(batch).map_err(io_err)?;
         self.enqueue_sync(SyncWaiter::Flushed(callback))
