@@ -59,6 +59,8 @@ pub struct Metrics {
     pub watch_streams: IntGauge,
     /// Watchers across every stream.
     pub watchers: IntGauge,
+    /// Watchers behind the in-memory cache, catching up from the stored history.
+    pub watch_slow_watchers: IntGauge,
     /// Events delivered to watchers.
     pub watch_events_sent: IntCounter,
     /// Pages a watcher read from the stored history because it was too far behind the
@@ -165,6 +167,13 @@ impl Metrics {
             watchers: register(
                 &registry,
                 gauge("watchers", "Watchers across every stream.")?,
+            ),
+            watch_slow_watchers: register(
+                &registry,
+                gauge(
+                    "watch_slow_watchers",
+                    "Watchers catching up from the stored history.",
+                )?,
             ),
             watch_events_sent: register(
                 &registry,

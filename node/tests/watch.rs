@@ -237,22 +237,59 @@ async fn filters_cancel_and_progress_requests_behave_as_in_etcd() {
     assert_eq!((canceled.watch_id, canceled.canceled), (42, true));
 }
 
+/// The member's resident memory, in KiB.
+fn rss_kib(cluster: &Cluster, member: usize) -> u64 {
+    let pid = cluster.members[member]
+        .process
+        .as_ref()
+        .expect("running")
+        .id();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// One sample of a metric from the member's admin endpoint.
+fn metric(cluster: &Cluster, member: usize, name: &str) -> f64 {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", cluster.members[member].metrics_port))
+            .expect("admin endpoint");
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .expect("request");
+    let mut text = String::new();
+    stream.read_to_string(&mut text).expect("response");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("metric {name} missing"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watcher_that_stops_reading_later_receives_everything_in_order() {
     let cluster = Cluster::start(3);
     cluster.wait_for_leader(Duration::from_secs(20)).await;
-    let mut stream = open(&cluster, 1).await;
+    let watched = 1;
+    let mut stream = open(&cluster, watched).await;
     stream.send(create("slow/", b"slow0", 0)).await;
     assert!(stream.next().await.created);
-    // Thousands of events while the watcher reads nothing: the member's queue for it
-    // fills and it falls behind, then catches up.
-    let writes = 2_000;
+    let rss_before = rss_kib(&cluster, watched);
+    // More events than the stream's queue and the member's in-memory cache hold, while
+    // the watcher reads nothing: it falls behind the cache and must catch up from disk.
+    let writes = 20_000;
+    let value = "v".repeat(512);
     let mut handles = Vec::new();
-    for client in 0..8 {
+    let writers = 16;
+    for client in 0..writers {
         let mut kv = cluster.kv(client % 3).await;
+        let value = value.clone();
         handles.push(tokio::spawn(async move {
-            for n in (client..writes).step_by(8) {
-                put(&mut kv, &format!("slow/{n:05}"), &n.to_string())
+            for n in (client..writes).step_by(writers) {
+                put(&mut kv, &format!("slow/{n:05}"), &value)
                     .await
                     .expect("put");
             }
@@ -261,7 +298,14 @@ async fn a_watcher_that_stops_reading_later_receives_everything_in_order() {
     for h in handles {
         h.await.expect("writer");
     }
+    let rss_stalled = rss_kib(&cluster, watched);
     let events = stream.events(writes).await;
+    let rss_after = rss_kib(&cluster, watched);
+    eprintln!(
+        "slow watcher: member RSS {rss_before} KiB before, {rss_stalled} KiB with {writes} events \
+         undelivered, {rss_after} KiB after catching up; {} catch-up reads",
+        metric(&cluster, watched, "vane_watch_catchup_reads_total")
+    );
     let revisions: Vec<i64> = events.iter().map(|e| e.0).collect();
     assert!(
         revisions.windows(2).all(|w| w[0] < w[1]),
@@ -273,6 +317,10 @@ async fn a_watcher_that_stops_reading_later_receives_everything_in_order() {
         writes as i64,
         "a gap"
     );
+    // It went the slow path (the stored history), and is back on the live path.
+    assert!(metric(&cluster, watched, "vane_watch_catchup_reads_total") > 0.0);
+    assert_eq!(metric(&cluster, watched, "vane_watch_slow_watchers"), 0.0);
+    assert_eq!(metric(&cluster, watched, "vane_watchers"), 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,12 +14,16 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, RwLock};
 
+use prost::Message;
 use tokio::sync::watch;
 use vane_proto::mvccpb::Event;
 use vane_raft_store::{EventPage, StateMachine, StoreError};
 
 /// Revisions kept in memory.
 pub const EVENT_CACHE_REVISIONS_MAX: usize = 8192;
+/// Encoded bytes of events (with their previous values) kept in memory: with large
+/// values the revision bound alone would let the cache grow to gigabytes.
+pub const EVENT_CACHE_BYTES_MAX: usize = 64 << 20;
 /// Events read from disk per step while the cache catches up.
 const FILL_EVENTS_PER_READ: usize = 1024;
 
@@ -38,6 +42,8 @@ struct Ring {
     revisions: VecDeque<(i64, Vec<Event>)>,
     /// Every revision from here to `head` is represented (possibly by absence).
     first_revision: i64,
+    /// Encoded size of the events held.
+    bytes: usize,
     /// The last revision the cache has caught up to.
     head: i64,
 }
@@ -57,6 +63,7 @@ impl EventCache {
         let ring = Arc::new(RwLock::new(Ring {
             revisions: VecDeque::new(),
             first_revision: current + 1,
+            bytes: 0,
             head: current,
         }));
         let (head_tx, head) = watch::channel(current);
@@ -129,6 +136,7 @@ impl EventCache {
     fn reset(&self, revision: i64) {
         let mut ring = self.ring.write().unwrap_or_else(|p| p.into_inner());
         ring.revisions.clear();
+        ring.bytes = 0;
         ring.first_revision = revision + 1;
         ring.head = revision;
     }
@@ -137,22 +145,33 @@ impl EventCache {
         let mut ring = self.ring.write().unwrap_or_else(|p| p.into_inner());
         for event in page.events {
             let revision = event.kv.as_ref().map_or(0, |kv| kv.mod_revision);
+            ring.bytes += event.encoded_len();
             match ring.revisions.back_mut() {
                 Some((last, events)) if *last == revision => events.push(event),
                 _ => ring.revisions.push_back((revision, vec![event])),
             }
         }
         ring.head = reached.max(ring.head);
-        while ring.revisions.len() > EVENT_CACHE_REVISIONS_MAX {
-            if let Some((revision, _)) = ring.revisions.pop_front() {
+        while ring.revisions.len() > EVENT_CACHE_REVISIONS_MAX
+            || (ring.bytes > EVENT_CACHE_BYTES_MAX && ring.revisions.len() > 1)
+        {
+            if let Some((revision, events)) = ring.revisions.pop_front() {
                 ring.first_revision = revision + 1;
+                let freed: usize = events.iter().map(Message::encoded_len).sum();
+                ring.bytes = ring.bytes.saturating_sub(freed);
             }
         }
     }
 
-    /// Events from revision `from` up to the head, at least `events_min` of them unless
-    /// the head comes first, whole revisions only; from memory when cached, else from disk.
-    pub async fn read(&self, from: i64, events_min: usize) -> Result<Page, StoreError> {
+    /// Events from revision `from` up to the head, whole revisions only: at least one
+    /// revision, then more until `events_max` events or `bytes_max` encoded bytes would be
+    /// passed. From memory when cached, else from disk.
+    pub async fn read(
+        &self,
+        from: i64,
+        events_max: usize,
+        bytes_max: usize,
+    ) -> Result<Page, StoreError> {
         // Compacted history may still be cached; a watcher below the compaction is told so
         // exactly as if it had read the disk.
         let compacted = self.state_machine.applied().compacted;
@@ -165,13 +184,21 @@ impl EventCache {
             let ring = self.ring.read().unwrap_or_else(|p| p.into_inner());
             if from >= ring.first_revision {
                 let mut events = Vec::new();
+                let mut bytes = 0;
                 let mut next_revision = ring.head + 1;
-                for (revision, revision_events) in ring.revisions.iter().filter(|(r, _)| *r >= from)
-                {
-                    if events.len() >= events_min {
+                // Revisions are in order: find the first one wanted without a scan, which
+                // with thousands of watchers would cost a pass over the ring per watcher.
+                let start = ring.revisions.partition_point(|(r, _)| *r < from);
+                for (revision, revision_events) in ring.revisions.range(start..) {
+                    let size: usize = revision_events.iter().map(Message::encoded_len).sum();
+                    if !events.is_empty()
+                        && (events.len() + revision_events.len() > events_max
+                            || bytes + size > bytes_max)
+                    {
                         next_revision = *revision;
                         break;
                     }
+                    bytes += size;
                     events.extend(revision_events.iter().cloned());
                 }
                 return Ok(Page {
@@ -184,18 +211,33 @@ impl EventCache {
         let head = self.head();
         let state_machine = self.state_machine.clone();
         let page =
-            tokio::task::spawn_blocking(move || state_machine.events_since(from, events_min, true))
+            tokio::task::spawn_blocking(move || state_machine.events_since(from, events_max, true))
                 .await
                 .map_err(|e| StoreError::Corrupt(format!("history read task failed: {e}")))??;
         // Never run ahead of the cache's head: what follows is delivered from memory.
-        let events: Vec<Event> = page
-            .events
-            .into_iter()
-            .filter(|e| e.kv.as_ref().is_some_and(|kv| kv.mod_revision <= head))
-            .collect();
+        let mut next_revision = page.next_revision.min(head + 1);
+        let mut events = Vec::with_capacity(page.events.len());
+        let mut bytes = 0;
+        let mut current = 0;
+        for event in page.events {
+            let revision = event.kv.as_ref().map_or(0, |kv| kv.mod_revision);
+            if revision > head {
+                break;
+            }
+            if revision != current {
+                // A revision boundary: stop here if the page is already big enough.
+                if !events.is_empty() && bytes > bytes_max {
+                    next_revision = revision;
+                    break;
+                }
+                current = revision;
+            }
+            bytes += event.encoded_len();
+            events.push(event);
+        }
         Ok(Page {
             events,
-            next_revision: page.next_revision.min(head + 1),
+            next_revision,
             from_disk: true,
         })
     }

@@ -17,8 +17,10 @@ use crate::node::Node;
 use cache::EventCache;
 
 /// Responses queued ahead of a slow client per stream; beyond it the stream's watchers
-/// wait (and later catch up from history) instead of growing memory.
-const WATCH_RESPONSES_QUEUED_MAX: usize = 64;
+/// wait (and later catch up from history) instead of growing memory. Each response is at
+/// most a page (`stream::WATCH_PAGE_BYTES`), so a stream whose client stopped reading
+/// pins a few MiB at most, however far behind it is.
+pub const WATCH_RESPONSES_QUEUED_MAX: usize = 16;
 
 /// Serves the Watch API of one member.
 pub struct WatchService {

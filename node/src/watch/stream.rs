@@ -5,7 +5,8 @@
 //! [`EventCache`], and waits for the client to take each response before reading more
 //! (the response channel is bounded), so a slow client costs a bounded amount of memory
 //! and its watchers simply stay behind; they are caught up from history later and never
-//! dropped. Events of one revision always travel in one response, unless the watcher
+//! dropped. While a watcher reads from the stored history it is counted as slow; once it
+//! reaches the cached revisions it is back on the live path. Events of one revision always travel in one response, unless the watcher
 //! asked for `fragment` and the response would exceed the size limit.
 
 use std::collections::BTreeMap;
@@ -26,6 +27,10 @@ use crate::node::Node;
 
 /// Events read per watcher per turn: bounds the memory one turn holds.
 const WATCH_PAGE_EVENTS: usize = 256;
+/// Encoded bytes read per watcher per turn (a single larger revision still goes whole).
+/// With the stream's bounded queue this caps what a client that stops reading can pin:
+/// about [`super::WATCH_RESPONSES_QUEUED_MAX`] pages.
+const WATCH_PAGE_BYTES: usize = 256 << 10;
 /// Watchers one stream may hold.
 pub const WATCHERS_PER_STREAM_MAX: usize = 10_000;
 /// etcd's watch id for responses that concern the whole stream (progress).
@@ -42,6 +47,17 @@ struct Watcher {
     progress_notify: bool,
     /// Whether anything was sent since the last progress notification.
     sent_since_progress: bool,
+    /// Whether it is behind the in-memory cache and catching up from the stored history
+    /// (counted in the `watch_slow_watchers` gauge until it rejoins the live path).
+    slow: bool,
+}
+
+/// Takes `watcher` out of the gauges when it ends.
+fn forget(node: &Node, watcher: &Watcher) {
+    node.metrics.watchers.dec();
+    if watcher.slow {
+        node.metrics.watch_slow_watchers.dec();
+    }
 }
 
 impl Watcher {
@@ -104,7 +120,9 @@ pub async fn run(
     }
     .await;
     let _ = result;
-    node.metrics.watchers.sub(watchers.len() as i64);
+    for watcher in watchers.values() {
+        forget(&node, watcher);
+    }
     node.metrics.watch_streams.dec();
 }
 
@@ -128,8 +146,8 @@ async fn handle(
             create_watcher(node, cache, create, watchers, next_id, outbound).await
         }
         Some(RequestUnion::CancelRequest(cancel)) => {
-            if watchers.remove(&cancel.watch_id).is_some() {
-                node.metrics.watchers.dec();
+            if let Some(watcher) = watchers.remove(&cancel.watch_id) {
+                forget(node, &watcher);
             }
             send(
                 outbound,
@@ -224,6 +242,7 @@ async fn create_watcher(
         fragment: create.fragment,
         progress_notify: create.progress_notify,
         sent_since_progress: false,
+        slow: false,
     };
     watchers.insert(id, watcher);
     node.metrics.watchers.inc();
@@ -257,11 +276,12 @@ async fn deliver(
             continue;
         };
         let from = watcher.next_revision;
-        let page = match cache.read(from, WATCH_PAGE_EVENTS).await {
+        let page = match cache.read(from, WATCH_PAGE_EVENTS, WATCH_PAGE_BYTES).await {
             Ok(page) => page,
             Err(StoreError::Compacted { compact_revision }) => {
-                watchers.remove(&id);
-                node.metrics.watchers.dec();
+                if let Some(watcher) = watchers.remove(&id) {
+                    forget(node, &watcher);
+                }
                 send(
                     outbound,
                     WatchResponse {
@@ -291,6 +311,14 @@ async fn deliver(
         let Some(watcher) = watchers.get_mut(&id) else {
             continue;
         };
+        if page.from_disk != watcher.slow {
+            watcher.slow = page.from_disk;
+            if watcher.slow {
+                node.metrics.watch_slow_watchers.inc();
+            } else {
+                node.metrics.watch_slow_watchers.dec();
+            }
+        }
         let mut events: Vec<Event> = page
             .events
             .into_iter()
