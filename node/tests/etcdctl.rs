@@ -302,3 +302,164 @@ async fn etcdctl_manages_members_and_reports_endpoints() {
     let meta = file.header.meta.expect("meta");
     assert!(meta.revision >= 2, "{meta:?}");
 }
+
+/// Runs `etcdctl watch ARGS` and returns what it printed: the replay, then, once it has
+/// been quiet for half a second, `during` makes a live change, and the watch is stopped
+/// when it has been quiet again for a second (or after 15 s).
+fn watch_output(endpoints: &str, args: &[&str], during: impl FnOnce()) -> String {
+    use std::io::BufRead;
+    let mut child = Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={endpoints}"))
+        .arg("watch")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("etcdctl");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut out = Vec::new();
+    let mut during = Some(during);
+    while Instant::now() < deadline {
+        let quiet = if during.is_some() { 500 } else { 1_000 };
+        match rx.recv_timeout(Duration::from_millis(quiet)) {
+            Ok(line) => out.push(line),
+            Err(_) => match during.take() {
+                Some(f) => f(),
+                None => break,
+            },
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    out.join("\n")
+}
+
+/// The lease id in `lease 694d7b2a1b8e4f05 granted with TTL(60s)`.
+fn lease_id(grant_output: &str) -> String {
+    grant_output
+        .split_whitespace()
+        .nth(1)
+        .expect("lease id")
+        .to_string()
+}
+
+/// What one system printed for the watch and lease script.
+fn watch_and_lease_script(endpoints: &str) -> Vec<(String, String)> {
+    let run = |args: &[&str]| {
+        let (code, out, err) = etcdctl(endpoints, args, None);
+        format!("exit {code}\n{out}{err}")
+    };
+    let mut printed = Vec::new();
+    for args in [
+        &["put", "w/a", "1"][..],
+        &["put", "w/b", "2"],
+        &["del", "w/a"],
+        &["put", "w/b", "3"],
+        &["put", "other", "x"],
+    ] {
+        printed.push((args.join(" "), run(args)));
+    }
+    // History replay then a live event, for each form of watch.
+    let live = |key: &'static str, value: &'static str| {
+        let endpoints = endpoints.to_string();
+        move || {
+            etcdctl(&endpoints, &["put", key, value], None);
+        }
+    };
+    printed.push((
+        "watch --prefix w/ --rev=1".into(),
+        watch_output(endpoints, &["--prefix", "w/", "--rev=1"], live("w/c", "4")),
+    ));
+    printed.push((
+        "watch w/b --rev=2 --prev-kv".into(),
+        watch_output(
+            endpoints,
+            &["w/b", "--rev=2", "--prev-kv"],
+            live("w/b", "5"),
+        ),
+    ));
+    printed.push((
+        "watch w/ w/c --rev=1 -w json".into(),
+        mask(&watch_output(
+            endpoints,
+            &["w/", "w/c", "--rev=1", "-w", "json"],
+            || {},
+        )),
+    ));
+
+    // Leases: ids differ between the two systems, so each is replaced by ID.
+    let grant = run(&["lease", "grant", "60"]);
+    let id = lease_id(grant.lines().nth(1).unwrap_or_default());
+    let by_id = |text: String| text.replace(&id, "ID");
+    printed.push(("lease grant 60".into(), by_id(grant.clone())));
+    for args in [
+        vec!["put", "leased", "v", &format!("--lease={id}")],
+        vec!["lease", "list"],
+        vec!["lease", "keep-alive", "--once", &id],
+        vec!["get", "leased"],
+    ] {
+        let args: Vec<&str> = args.iter().map(|s| s.as_ref()).collect();
+        printed.push((by_id(args.join(" ")), by_id(run(&args))));
+    }
+    // The remaining time may differ by a second between the two runs.
+    let ttl = by_id(run(&["lease", "timetolive", &id, "--keys"]));
+    let ttl = match (ttl.find("remaining("), ttl.find("s), attached")) {
+        (Some(a), Some(b)) if a < b => format!("{}remaining(N{}", &ttl[..a], &ttl[b..]),
+        _ => ttl,
+    };
+    printed.push(("lease timetolive ID --keys".into(), ttl));
+    for args in [
+        vec!["lease", "revoke", &id],
+        vec!["get", "leased"],
+        vec!["lease", "timetolive", &id],
+        vec!["lease", "revoke", &id],
+        vec!["put", "x", "y", "--lease=1234abcd"],
+    ] {
+        let args: Vec<&str> = args.iter().map(|s| s.as_ref()).collect();
+        printed.push((by_id(args.join(" ")), by_id(run(&args))));
+    }
+    printed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcdctl_watches_and_leases_the_same_against_vane_as_against_etcd() {
+    let etcd = start_etcd();
+    let cluster = Cluster::start(3);
+    cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let vane = cluster.endpoints().join(",");
+    let etcd_endpoint = etcd.endpoint.clone();
+    let (want, got) = tokio::task::spawn_blocking(move || {
+        (
+            watch_and_lease_script(&etcd_endpoint),
+            watch_and_lease_script(&vane),
+        )
+    })
+    .await
+    .expect("scripts");
+    let mismatches: Vec<String> = want
+        .iter()
+        .zip(&got)
+        .filter(|(w, g)| w != g)
+        .map(|(w, g)| format!("etcdctl {}\n  etcd: {:?}\n  vane: {:?}", w.0, w.1, g.1))
+        .collect();
+    assert!(
+        mismatches.is_empty(),
+        "{} differences:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+    // The script did what it says: the replay and the live event arrived.
+    let watch = &want[5].1;
+    assert!(watch.contains("w/c\n4"), "no live event in {watch:?}");
+}
