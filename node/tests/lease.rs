@@ -1,6 +1,7 @@
 //! Leases on real processes: expiry deletes every attached key at one revision on every
 //! member; keep-alives sent to a follower hold a lease; killing the leader does not
-//! expire a kept-alive lease early; TimeToLive and Leases answer as etcd.
+//! expire a kept-alive lease early, nor an unkept one before its TTL; TimeToLive and Leases
+//! answer as etcd.
 
 mod common;
 
@@ -190,4 +191,85 @@ async fn keep_alives_hold_a_lease_across_a_leader_kill() {
         Some("v"),
         "a kept-alive lease expired"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_kill_does_not_expire_a_lease_early_and_the_new_leader_expires_it() {
+    use vane_proto::etcdserverpb::watch_client::WatchClient;
+    use vane_proto::etcdserverpb::watch_request::RequestUnion;
+    use vane_proto::etcdserverpb::{WatchCreateRequest, WatchRequest};
+    use vane_proto::mvccpb::event::EventType;
+
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let follower = (leader + 1) % 3;
+    let channel = common::channel(&cluster.members[follower].client_url()).await;
+    let (requests, rx) = mpsc::channel(1);
+    let mut events = WatchClient::new(channel)
+        .watch(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .expect("watch")
+        .into_inner();
+    requests
+        .send(WatchRequest {
+            request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {
+                key: b"unkept".to_vec(),
+                ..Default::default()
+            })),
+        })
+        .await
+        .expect("create");
+    assert!(
+        events
+            .message()
+            .await
+            .expect("stream")
+            .expect("created")
+            .created
+    );
+
+    // No keep-alive at all: the lease must live at least its TTL from the moment it was
+    // asked for, whatever happens to the leader meanwhile.
+    let ttl = 4;
+    let asked = Instant::now();
+    let mut leases = lease_client(&cluster, follower).await;
+    let granted = leases
+        .lease_grant(LeaseGrantRequest { ttl, id: 0 })
+        .await
+        .expect("grant")
+        .into_inner();
+    cluster
+        .kv(follower)
+        .await
+        .put(PutRequest {
+            key: b"unkept".to_vec(),
+            value: b"v".to_vec(),
+            lease: granted.id,
+            ..Default::default()
+        })
+        .await
+        .expect("put with lease");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    cluster.kill(leader);
+
+    let deleted = loop {
+        let response = tokio::time::timeout(Duration::from_secs(40), events.message())
+            .await
+            .expect("the lease never expired after the leader changed")
+            .expect("stream")
+            .expect("open");
+        if response
+            .events
+            .iter()
+            .any(|e| e.r#type == EventType::Delete as i32)
+        {
+            break asked.elapsed();
+        }
+    };
+    // A lower bound only: a slow machine can only make the deletion later.
+    assert!(
+        deleted >= Duration::from_secs(ttl as u64),
+        "the lease expired {deleted:?} after it was asked for, before its {ttl} s TTL"
+    );
+    eprintln!("lease of {ttl} s expired {deleted:?} after the grant, across a leader kill");
 }
