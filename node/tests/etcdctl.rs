@@ -279,6 +279,28 @@ async fn etcdctl_manages_members_and_reports_endpoints() {
     assert_ne!(code, 0);
     assert_eq!(err, "Error: etcdserver: member not found");
 
+    // move-leader: etcdctl finds the leader itself and asks it to hand over.
+    let (_, out, _) = run(vec!["endpoint", "status"]).await;
+    let follower_id = out
+        .lines()
+        .find(|l| l.contains(", false, "))
+        .and_then(|l| l.split(", ").nth(1))
+        .expect("a follower in endpoint status")
+        .to_string();
+    let target: &'static str = Box::leak(follower_id.clone().into_boxed_str());
+    let (code, out, err) = run(vec!["move-leader", target]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Leadership transferred"), "{out}");
+    let (_, out, _) = run(vec!["endpoint", "status"]).await;
+    let leader_line = out
+        .lines()
+        .find(|l| l.contains(", true, "))
+        .expect("a leader");
+    assert!(leader_line.contains(&follower_id), "{out}");
+    let (code, _, err) = run(vec!["move-leader", "1234"]).await;
+    assert_ne!(code, 0);
+    assert_eq!(err, "Error: etcdserver: bad leader transferee");
+
     // snapshot save: etcdctl checks the trailing SHA-256; what precedes it is a Vane
     // snapshot (zero-padded to whole pages) that a Vane store can open.
     let (code, _, err) = run(vec!["put", "snap", "shot"]).await;

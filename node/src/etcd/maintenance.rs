@@ -2,6 +2,7 @@
 
 use openraft::async_runtime::WatchReceiver;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tonic::{Request, Response, Status};
 use vane_proto::etcdserverpb::maintenance_server::Maintenance;
@@ -248,12 +249,50 @@ impl Maintenance for MaintenanceService {
         )))
     }
 
+    /// etcd's MoveLeader: sent to the leader (etcdctl finds it), hands leadership to a
+    /// voting member and answers once that member leads.
     async fn move_leader(
         &self,
-        _request: Request<MoveLeaderRequest>,
+        request: Request<MoveLeaderRequest>,
     ) -> Result<Response<MoveLeaderResponse>, Status> {
-        Err(Status::unimplemented(
-            "vane: MoveLeader is not available yet in this build",
-        ))
+        let target = request.into_inner().target_id;
+        if self.node.leader() != Some(self.node.member_id) {
+            return Err(Status::failed_precondition("etcdserver: not leader"));
+        }
+        let is_voter = {
+            let metrics = self.node.raft.metrics();
+            let m = metrics.borrow_watched();
+            m.membership_config
+                .membership()
+                .voter_ids()
+                .any(|id| id == target)
+        };
+        if !is_voter {
+            return Err(Status::failed_precondition(
+                "etcdserver: bad leader transferee",
+            ));
+        }
+        if target != self.node.member_id {
+            self.node
+                .raft
+                .trigger()
+                .transfer_leader(target)
+                .await
+                .map_err(|e| Status::unavailable(format!("vane: leader transfer failed: {e}")))?;
+            let deadline = tokio::time::Instant::now()
+                + Duration::from_millis(self.node.config.request_timeout_ms);
+            while self.node.leader() != Some(target) {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(Status::unavailable(
+                        "etcdserver: request timed out, leader transfer took too long",
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let revision = self.node.state_machine.applied().revision;
+        Ok(Response::new(MoveLeaderResponse {
+            header: self.node.header(revision),
+        }))
     }
 }
