@@ -1,6 +1,7 @@
-//! `vanectl` entry point.
+//! `vanectl`, Vane's etcdctl-compatible command line; everything lives in `vanectl/`.
+
+mod vanectl;
 
 fn main() -> std::process::ExitCode {
-    eprintln!("vanectl: not built yet; use etcdctl against vaned for now");
-    std::process::ExitCode::from(2)
+    vanectl::main()
 }

@@ -65,7 +65,7 @@ fn members_of(membership: &vane_proto::raft::Membership) -> Vec<Member> {
         .iter()
         .flat_map(|c| c.ids.iter().copied())
         .collect();
-    membership
+    let mut members: Vec<Member> = membership
         .nodes
         .iter()
         .map(|(id, node)| Member {
@@ -75,7 +75,10 @@ fn members_of(membership: &vane_proto::raft::Membership) -> Vec<Member> {
             client_ur_ls: node.client_urls.clone(),
             is_learner: !voters.contains(id),
         })
-        .collect()
+        .collect();
+    // The stored map has no order; etcd lists members by id, and scripts diff the output.
+    members.sort_by_key(|m| m.id);
+    members
 }
 
 #[tonic::async_trait]

@@ -1,0 +1,419 @@
+//! `-w simple`, the default: keys and values as raw bytes on their own lines, one-line
+//! summaries for everything else, as etcdctl 3.4's simple printer writes them.
+
+use std::io::Write as _;
+
+use vane_proto::etcdserverpb::response_op::Response;
+use vane_proto::etcdserverpb::{DeleteRangeResponse, PutResponse, RangeResponse};
+use vane_proto::mvccpb::KeyValue;
+use vane_proto::mvccpb::event::EventType;
+
+use super::super::go_text;
+use super::{Report, member_add_settings, member_rows, status_rows};
+
+/// The simple rendering of `report`. Endpoint health goes to stderr in etcdctl 3.4;
+/// the caller decides where these bytes go.
+pub(super) fn render(report: &Report<'_>, hex: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    let o = &mut out;
+    match *report {
+        Report::Get {
+            response,
+            value_only,
+        } => get(o, response, hex, value_only),
+        Report::Put(response) => put(o, response, hex),
+        Report::Delete(response) => delete(o, response, hex),
+        Report::Txn(response) => {
+            line(
+                o,
+                if response.succeeded {
+                    "SUCCESS"
+                } else {
+                    "FAILURE"
+                },
+            );
+            for op in &response.responses {
+                line(o, "");
+                match &op.response {
+                    Some(Response::ResponseRange(r)) => get(o, r, hex, false),
+                    Some(Response::ResponsePut(r)) => put(o, r, hex),
+                    Some(Response::ResponseDeleteRange(r)) => delete(o, r, hex),
+                    Some(Response::ResponseTxn(_)) | None => {
+                        line(o, &format!("unexpected response {op:?}"))
+                    }
+                }
+            }
+        }
+        Report::Watch(response) => {
+            for event in &response.events {
+                let kind = EventType::try_from(event.r#type).unwrap_or(EventType::Put);
+                line(o, kind.as_str_name());
+                if let Some(prev) = &event.prev_kv {
+                    key_value(o, prev, hex, false);
+                }
+                key_value(
+                    o,
+                    event.kv.as_ref().unwrap_or(&KeyValue::default()),
+                    hex,
+                    false,
+                );
+            }
+        }
+        Report::Compaction { revision } => line(o, &format!("compacted revision {revision}")),
+        Report::LeaseGrant(r) => line(
+            o,
+            &format!("lease {:016x} granted with TTL({}s)", r.id, r.ttl),
+        ),
+        Report::LeaseRevoke { id, .. } => line(o, &format!("lease {id:016x} revoked")),
+        Report::LeaseKeepAlive(r) => line(
+            o,
+            &format!("lease {:016x} keepalived with TTL({})", r.id, r.ttl),
+        ),
+        Report::LeaseTimeToLive { response: r, keys } => {
+            if r.granted_ttl == 0 && r.ttl == -1 {
+                line(o, &format!("lease {:016x} already expired", r.id));
+            } else {
+                let mut text = format!(
+                    "lease {:016x} granted with TTL({}s), remaining({}s)",
+                    r.id, r.granted_ttl, r.ttl
+                );
+                if keys {
+                    let names: Vec<String> = r
+                        .keys
+                        .iter()
+                        .map(|k| String::from_utf8_lossy(k).into_owned())
+                        .collect();
+                    text.push_str(&format!(", attached keys([{}])", names.join(" ")));
+                }
+                line(o, &text);
+            }
+        }
+        Report::LeaseList(r) => {
+            line(o, &format!("found {} leases", r.leases.len()));
+            for lease in &r.leases {
+                line(o, &format!("{:016x}", lease.id));
+            }
+        }
+        Report::MemberAdd {
+            response,
+            name,
+            initial_cluster,
+        } => {
+            let member = response.member.clone().unwrap_or_default();
+            let cluster_id = response.header.as_ref().map_or(0, |h| h.cluster_id);
+            line(
+                o,
+                &format!("Member {:16x} added to cluster {cluster_id:16x}", member.id),
+            );
+            if let Some(initial_cluster) = initial_cluster {
+                let settings = member_add_settings(name, initial_cluster, &member.peer_ur_ls);
+                o.extend_from_slice(settings.as_bytes());
+            }
+        }
+        Report::MemberRemove { id, response } => line(
+            o,
+            &format!(
+                "Member {id:16x} removed from cluster {:16x}",
+                response.header.as_ref().map_or(0, |h| h.cluster_id)
+            ),
+        ),
+        Report::MemberUpdate { id, response } => line(
+            o,
+            &format!(
+                "Member {id:16x} updated in cluster {:16x}",
+                response.header.as_ref().map_or(0, |h| h.cluster_id)
+            ),
+        ),
+        Report::MemberPromote { id, response } => line(
+            o,
+            &format!(
+                "Member {id:16x} promoted in cluster {:16x}",
+                response.header.as_ref().map_or(0, |h| h.cluster_id)
+            ),
+        ),
+        Report::MemberList(response) => {
+            for row in member_rows(response) {
+                line(o, &row.join(", "));
+            }
+        }
+        Report::EndpointStatus(statuses) => {
+            for row in status_rows(statuses) {
+                line(o, &row.join(", "));
+            }
+        }
+        Report::EndpointHealth(healths) => {
+            for h in healths {
+                if h.error.is_empty() {
+                    line(
+                        o,
+                        &format!(
+                            "{} is healthy: successfully committed proposal: took = {}",
+                            h.endpoint,
+                            go_text::format_duration(h.took)
+                        ),
+                    );
+                } else {
+                    line(
+                        o,
+                        &format!(
+                            "{} is unhealthy: failed to commit proposal: {}",
+                            h.endpoint, h.error
+                        ),
+                    );
+                }
+            }
+        }
+        Report::SnapshotSaved { path } => line(o, &format!("Snapshot saved at {path}")),
+    }
+    out
+}
+
+fn line(out: &mut Vec<u8>, text: &str) {
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'\n');
+}
+
+fn get(out: &mut Vec<u8>, response: &RangeResponse, hex: bool, value_only: bool) {
+    for kv in &response.kvs {
+        key_value(out, kv, hex, value_only);
+    }
+}
+
+fn put(out: &mut Vec<u8>, response: &PutResponse, hex: bool) {
+    line(out, "OK");
+    if let Some(prev) = &response.prev_kv {
+        key_value(out, prev, hex, false);
+    }
+}
+
+fn delete(out: &mut Vec<u8>, response: &DeleteRangeResponse, hex: bool) {
+    line(out, &response.deleted.to_string());
+    for prev in &response.prev_kvs {
+        key_value(out, prev, hex, false);
+    }
+}
+
+/// The key line (unless `value_only`) and the value line, raw or `--hex` escaped.
+fn key_value(out: &mut Vec<u8>, kv: &KeyValue, hex: bool, value_only: bool) {
+    if hex {
+        if !value_only {
+            line(out, &go_text::hex_escaped(&kv.key));
+        }
+        line(out, &go_text::hex_escaped(&kv.value));
+    } else {
+        if !value_only {
+            let _ = out.write_all(&kv.key);
+            out.push(b'\n');
+        }
+        let _ = out.write_all(&kv.value);
+        out.push(b'\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::samples::{get_foo, header, kv};
+    use super::*;
+    use vane_proto::etcdserverpb::{
+        LeaseGrantResponse, LeaseLeasesResponse, LeaseStatus, LeaseTimeToLiveResponse, Member,
+        MemberAddResponse, MemberListResponse, ResponseOp, TxnResponse, WatchResponse,
+    };
+    use vane_proto::mvccpb::Event;
+
+    fn text(report: Report<'_>, hex: bool) -> String {
+        String::from_utf8(render(&report, hex)).unwrap()
+    }
+
+    #[test]
+    fn get_prints_keys_and_values() {
+        let response = get_foo();
+        let report = Report::Get {
+            response: &response,
+            value_only: false,
+        };
+        assert_eq!(text(report, false), "foo\nbar\n");
+        assert_eq!(text(report, true), "\\x66\\x6f\\x6f\n\\x62\\x61\\x72\n");
+        let values = Report::Get {
+            response: &response,
+            value_only: true,
+        };
+        assert_eq!(text(values, false), "bar\n");
+    }
+
+    #[test]
+    fn put_and_delete_print_ok_and_counts() {
+        let put = PutResponse {
+            header: header(3),
+            prev_kv: Some(kv("foo", "bar", 2, 2, 1)),
+        };
+        assert_eq!(text(Report::Put(&put), false), "OK\nfoo\nbar\n");
+        let delete = DeleteRangeResponse {
+            header: header(4),
+            deleted: 1,
+            prev_kvs: vec![kv("foo", "baz", 2, 3, 2)],
+        };
+        assert_eq!(text(Report::Delete(&delete), false), "1\nfoo\nbaz\n");
+    }
+
+    #[test]
+    fn txn_separates_responses_with_blank_lines() {
+        let txn = TxnResponse {
+            header: header(21),
+            succeeded: true,
+            responses: vec![
+                ResponseOp {
+                    response: Some(Response::ResponsePut(PutResponse::default())),
+                },
+                ResponseOp {
+                    response: Some(Response::ResponseRange(RangeResponse {
+                        kvs: vec![kv("foo", "qux", 16, 21, 4)],
+                        count: 1,
+                        ..Default::default()
+                    })),
+                },
+                ResponseOp {
+                    response: Some(Response::ResponseDeleteRange(DeleteRangeResponse {
+                        deleted: 1,
+                        ..Default::default()
+                    })),
+                },
+                ResponseOp {
+                    response: Some(Response::ResponseRange(RangeResponse::default())),
+                },
+            ],
+        };
+        assert_eq!(
+            text(Report::Txn(&txn), false),
+            "SUCCESS\n\nOK\n\nfoo\nqux\n\n1\n\n"
+        );
+    }
+
+    #[test]
+    fn watch_prints_type_prev_and_current() {
+        let response = WatchResponse {
+            header: header(37),
+            events: vec![
+                Event {
+                    r#type: EventType::Put as i32,
+                    kv: Some(kv("dd", "1", 36, 36, 1)),
+                    prev_kv: None,
+                },
+                Event {
+                    r#type: EventType::Delete as i32,
+                    kv: Some(KeyValue {
+                        key: b"dd".to_vec(),
+                        mod_revision: 37,
+                        ..Default::default()
+                    }),
+                    prev_kv: Some(kv("dd", "1", 36, 36, 1)),
+                },
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            text(Report::Watch(&response), false),
+            "PUT\ndd\n1\nDELETE\ndd\n1\ndd\n\n"
+        );
+    }
+
+    #[test]
+    fn leases_print_hex_ids() {
+        let grant = LeaseGrantResponse {
+            header: header(31),
+            id: 0x2040a201eacc0e3e,
+            ttl: 100,
+            error: String::new(),
+        };
+        assert_eq!(
+            text(Report::LeaseGrant(&grant), false),
+            "lease 2040a201eacc0e3e granted with TTL(100s)\n"
+        );
+        let ttl = LeaseTimeToLiveResponse {
+            header: header(33),
+            id: 0x2040a201eacc0e46,
+            ttl: 99,
+            granted_ttl: 100,
+            keys: vec![b"lk".to_vec(), b"lk2".to_vec()],
+        };
+        let report = Report::LeaseTimeToLive {
+            response: &ttl,
+            keys: true,
+        };
+        assert_eq!(
+            text(report, false),
+            "lease 2040a201eacc0e46 granted with TTL(100s), remaining(99s), attached keys([lk lk2])\n"
+        );
+        let expired = LeaseTimeToLiveResponse {
+            id: 0x1234,
+            ttl: -1,
+            ..Default::default()
+        };
+        let report = Report::LeaseTimeToLive {
+            response: &expired,
+            keys: false,
+        };
+        assert_eq!(
+            text(report, false),
+            "lease 0000000000001234 already expired\n"
+        );
+        let list = LeaseLeasesResponse {
+            header: header(33),
+            leases: vec![LeaseStatus {
+                id: 0x2040a201eacc0e3e,
+            }],
+        };
+        assert_eq!(
+            text(Report::LeaseList(&list), false),
+            "found 1 leases\n2040a201eacc0e3e\n"
+        );
+    }
+
+    #[test]
+    fn members_print_comma_separated_rows() {
+        let list = MemberListResponse {
+            header: header(0),
+            members: vec![
+                Member {
+                    id: 0x2e1259d415f2a040,
+                    name: "default".into(),
+                    peer_ur_ls: vec!["http://127.0.0.1:23800".into()],
+                    client_ur_ls: vec!["http://127.0.0.1:23790".into()],
+                    is_learner: false,
+                },
+                Member {
+                    id: 0xf9af10ed52107502,
+                    name: String::new(),
+                    peer_ur_ls: vec!["http://127.0.0.1:19558".into()],
+                    client_ur_ls: vec![],
+                    is_learner: true,
+                },
+            ],
+        };
+        assert_eq!(
+            text(Report::MemberList(&list), false),
+            "2e1259d415f2a040, started, default, http://127.0.0.1:23800, http://127.0.0.1:23790, false\n\
+             f9af10ed52107502, unstarted, , http://127.0.0.1:19558, , true\n"
+        );
+        let added = MemberAddResponse {
+            header: Some(vane_proto::etcdserverpb::ResponseHeader {
+                cluster_id: 0x48276a8f75b6a87,
+                ..Default::default()
+            }),
+            member: Some(list.members[1].clone()),
+            members: list.members.clone(),
+        };
+        let report = Report::MemberAdd {
+            response: &added,
+            name: "n2",
+            initial_cluster: Some("default=http://127.0.0.1:23800,n2=http://127.0.0.1:19558"),
+        };
+        assert_eq!(
+            text(report, false),
+            "Member f9af10ed52107502 added to cluster  48276a8f75b6a87\n\n\
+             VANED_NAME=\"n2\"\n\
+             VANED_INITIAL_CLUSTER=\"default=http://127.0.0.1:23800,n2=http://127.0.0.1:19558\"\n\
+             VANED_INITIAL_ADVERTISE_PEER_URLS=\"http://127.0.0.1:19558\"\n\
+             VANED_INITIAL_CLUSTER_STATE=\"existing\"\n"
+        );
+    }
+}
