@@ -41,3 +41,19 @@ cluster-down:
 
 bench: setup
 	$(CARGO) bench -p vane-raft-store --bench apply_and_read
+
+# Vane against etcd 3.4 on this machine (issue 9), release builds, one system at a time:
+# the tables go to the terminal, every run's JSON under $(CARGO_TARGET_DIR)/bench-results.
+# About 12 minutes on two cores. Scale or narrow it with BENCH_FLAGS, e.g.
+# BENCH_FLAGS="--repetitions 3 --recovery-keys 1000000" or BENCH_FLAGS="--only put-64,store".
+.PHONY: bench-compare bench-watch
+bench-compare: setup
+	$(CARGO) build --release -p vane-node -p vane-bench
+	$(CARGO_TARGET_DIR)/release/vane-bench compare --vaned $(CARGO_TARGET_DIR)/release/vaned \
+		--results-dir $(CARGO_TARGET_DIR)/bench-results $(BENCH_FLAGS)
+
+# The 10,000-watcher benchmark alone (issue 4): the watch-scale section of bench-compare.
+bench-watch: setup
+	$(CARGO) build --release -p vane-node -p vane-bench
+	$(CARGO_TARGET_DIR)/release/vane-bench watch-scale --vaned $(CARGO_TARGET_DIR)/release/vaned \
+		--results-dir $(CARGO_TARGET_DIR)/bench-results $(BENCH_FLAGS)

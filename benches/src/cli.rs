@@ -1,11 +1,13 @@
 //! The `vane-bench` command line: one subcommand per workload, each taking the common flags
-//! plus its own, turned into a [`WorkloadConfig`]; and the printing of the report. Kept in
-//! the library so that `main.rs` only parses and hands off.
+//! plus its own, turned into a [`WorkloadConfig`], and the printing of the report; plus
+//! `compare` and `watch-scale`, which start etcd and Vane clusters themselves (see
+//! [`crate::compare`]). Kept in the library so that `main.rs` only parses and hands off.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::compare::{CompareOptions, Section};
 use crate::config::{Workload, WorkloadConfig};
 use crate::error::BenchError;
 use crate::report::Report;
@@ -13,7 +15,7 @@ use crate::report::Report;
 /// Duration of a run given neither `--duration` nor `--total`.
 const DEFAULT_DURATION_SECS: u64 = 10;
 
-/// `vane-bench <workload> [flags]`.
+/// `vane-bench <workload|compare|watch-scale> [flags]`.
 #[derive(Debug, Parser)]
 #[command(
     name = "vane-bench",
@@ -24,9 +26,26 @@ const DEFAULT_DURATION_SECS: u64 = 10;
                   as a table or as JSON."
 )]
 pub struct Cli {
-    /// The workload to run.
+    /// What to run.
     #[command(subcommand)]
-    pub workload: WorkloadCommand,
+    pub command: Command,
+}
+
+/// A workload against running servers, or a side-by-side comparison that starts them.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One workload against the servers at --endpoints.
+    #[command(flatten)]
+    Workload(WorkloadCommand),
+    /// Starts a three-node etcd and a three-node Vane (one at a time, fresh for every run),
+    /// runs every workload against both alternately, and prints medians and ratios
+    /// Vane/etcd; also memory and disk after the same writes, reads after history,
+    /// recovery of a restarted member and the many-watchers benchmark.
+    Compare(CompareOptions),
+    /// The many-watchers benchmark alone (the `watch-scale` section of `compare`):
+    /// --watch-watchers watches on one member of each system, a writer at --watch-rate,
+    /// delivery latency, events lost and the member's memory.
+    WatchScale(CompareOptions),
 }
 
 /// One subcommand per workload.
@@ -65,17 +84,26 @@ pub enum WorkloadCommand {
         #[arg(long, default_value_t = 0.9)]
         read_ratio: f64,
     },
-    /// Watchers on the key prefix while one writer (whatever --clients says) puts at --rate; measures delivery latency and lost or duplicated events.
+    /// Watchers on the key prefix (or on single keys) while one writer (whatever --clients says) puts at --rate; measures delivery latency and lost or duplicated events.
     Watch {
         /// Flags every workload takes.
         #[command(flatten)]
         common: CommonArgs,
-        /// Watch streams, spread over the connections.
+        /// Watches, spread over the streams.
         #[arg(long, default_value_t = 10)]
         watchers: usize,
+        /// gRPC watch streams the watchers share, spread over the connections [default: one per watcher].
+        #[arg(long)]
+        streams: Option<usize>,
+        /// Each watcher watches one of keys 0..N of the key space instead of the whole prefix (a stream's watchers distinct keys); the writer writes the N keys in turn.
+        #[arg(long)]
+        watched_keys: Option<u64>,
         /// How long watchers keep receiving after the writer stops before missing events count as lost.
         #[arg(long, default_value_t = 5_000)]
         drain_timeout_ms: u64,
+        /// Endpoint the writer puts to, e.g. the leader while watchers sit on a follower [default: the first connection's].
+        #[arg(long)]
+        writer_endpoint: Option<String>,
     },
     /// Keep-alives for granted leases over one stream per client.
     LeaseKeepalive {
@@ -133,6 +161,9 @@ pub struct CommonArgs {
     /// Seed for key choice, so that two runs send the same keys in the same order.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// The keys exist already (an earlier run wrote them): read workloads do not write them again first.
+    #[arg(long)]
+    pub skip_populate: bool,
     /// Format of the report on standard output.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
@@ -170,11 +201,17 @@ impl WorkloadCommand {
             WorkloadCommand::Watch {
                 common,
                 watchers,
+                streams,
+                watched_keys,
                 drain_timeout_ms,
+                writer_endpoint,
             } => (
                 Workload::Watch {
                     watchers,
+                    streams: streams.unwrap_or(watchers),
+                    watched_keys,
                     drain_timeout_ms,
+                    writer_endpoint,
                 },
                 common,
             ),
@@ -209,16 +246,30 @@ impl WorkloadCommand {
             request_timeout_ms: common.request_timeout_ms,
             connect_timeout_ms: common.connect_timeout_ms,
             seed: common.seed,
+            skip_populate: common.skip_populate,
         };
         (config, common.output, common.json_path)
     }
 }
 
-/// Runs the workload the command line names and prints its report.
+/// Runs what the command line names and prints its report.
 pub async fn execute(cli: Cli) -> Result<(), BenchError> {
-    let (config, output, json_path) = cli.workload.into_config();
-    let report = crate::run(config).await?;
-    print_report(&report, output, json_path)
+    match cli.command {
+        Command::Workload(workload) => {
+            let (config, output, json_path) = workload.into_config();
+            let report = crate::run(config).await?;
+            print_report(&report, output, json_path)
+        }
+        Command::Compare(options) => crate::compare::run_until_interrupted(options)
+            .await
+            .map(drop),
+        Command::WatchScale(mut options) => {
+            options.only = vec![Section::WatchScale.name().to_owned()];
+            crate::compare::run_until_interrupted(options)
+                .await
+                .map(drop)
+        }
+    }
 }
 
 fn print_report(
@@ -241,10 +292,15 @@ fn print_report(
 mod tests {
     use super::*;
 
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("vane-bench").chain(args.iter().copied())).unwrap()
+    }
+
     fn config_of(args: &[&str]) -> WorkloadConfig {
-        let cli =
-            Cli::try_parse_from(std::iter::once("vane-bench").chain(args.iter().copied())).unwrap();
-        cli.workload.into_config().0
+        match parse(args).command {
+            Command::Workload(workload) => workload.into_config().0,
+            other => panic!("not a workload: {other:?}"),
+        }
     }
 
     #[test]
@@ -277,6 +333,55 @@ mod tests {
         assert_eq!((config.duration_secs, config.total_ops), (None, Some(1000)));
         assert_eq!((config.key_bytes, config.value_bytes), (32, 128));
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn watch_streams_default_to_one_per_watcher() {
+        let config = config_of(&["watch", "--watchers", "7"]);
+        assert!(matches!(
+            config.workload,
+            Workload::Watch {
+                watchers: 7,
+                streams: 7,
+                watched_keys: None,
+                writer_endpoint: None,
+                ..
+            }
+        ));
+        let config = config_of(&[
+            "watch",
+            "--watchers",
+            "1000",
+            "--streams",
+            "10",
+            "--watched-keys",
+            "50",
+            "--writer-endpoint",
+            "http://127.0.0.1:9",
+        ]);
+        assert_eq!(
+            config.workload,
+            Workload::Watch {
+                watchers: 1000,
+                streams: 10,
+                watched_keys: Some(50),
+                drain_timeout_ms: 5_000,
+                writer_endpoint: Some("http://127.0.0.1:9".to_owned()),
+            }
+        );
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn compare_and_watch_scale_are_commands_beside_the_workloads() {
+        assert!(matches!(
+            parse(&["compare", "--repetitions", "3"]).command,
+            Command::Compare(CompareOptions { repetitions: 3, .. })
+        ));
+        assert!(matches!(
+            parse(&["watch-scale"]).command,
+            Command::WatchScale(_)
+        ));
     }
 
     #[test]

@@ -18,8 +18,10 @@ pub const KEY_COUNT_MAX: u64 = 100_000_000;
 pub const KEY_BYTES_MAX: usize = 4_096;
 /// Largest value a run may write: etcd's default request limit is 1.5 MiB, kept clear of.
 pub const VALUE_BYTES_MAX: usize = 1024 * 1024;
-/// Most watchers of the `watch` workload; each is one gRPC stream.
-pub const WATCHERS_MAX: usize = 10_000;
+/// Most watchers of the `watch` workload; they share at most [`WATCH_STREAMS_MAX`] streams.
+pub const WATCHERS_MAX: usize = 100_000;
+/// Most gRPC watch streams of the `watch` workload; each is one task and one HTTP/2 stream.
+pub const WATCH_STREAMS_MAX: usize = 10_000;
 /// Most leases of the `lease-keepalive` workload.
 pub const LEASES_MAX: usize = 1_000_000;
 /// Longest measured phase, so a mistyped duration cannot run for days.
@@ -58,16 +60,28 @@ pub enum Workload {
         /// Fraction of operations that are gets, in `[0, 1]`.
         read_ratio: f64,
     },
-    /// `watchers` watch the key prefix while a single writer puts into it (whatever
-    /// `clients` says: one writer keeps sequence order equal to revision order); every
-    /// event's delivery latency is measured and lost or duplicated events are counted per
-    /// watcher.
+    /// `watchers` watch while a single writer puts (whatever `clients` says: one writer
+    /// keeps sequence order equal to revision order); every event's delivery latency is
+    /// measured and lost or duplicated events are counted per watcher.
     Watch {
-        /// Watch streams, spread over the connections.
+        /// Watches, spread over `streams`.
         watchers: usize,
+        /// gRPC watch streams the watchers share, spread over the connections: watcher `i`
+        /// is on stream `i % streams`. Equal to `watchers`, each watcher has its own stream;
+        /// fewer multiplex them, as real clients do.
+        streams: usize,
+        /// `None`: every watcher watches the whole key prefix, so each put reaches every
+        /// watcher (fan-out). `Some(n)`: each watcher watches one of keys `0..n` alone,
+        /// the watchers of one stream distinct keys, and the writer writes the `n` keys in
+        /// turn, so each put reaches about `watchers / n` watchers (many watchers, few
+        /// events each).
+        watched_keys: Option<u64>,
         /// How long watchers may keep receiving after the writer stops before the events
         /// still missing are counted as lost.
         drain_timeout_ms: u64,
+        /// The endpoint the writer puts to, e.g. the leader while the watchers sit on a
+        /// follower; `None` puts over the first connection.
+        writer_endpoint: Option<String>,
     },
     /// Keep-alives over one stream per client for `leases` granted leases.
     LeaseKeepAlive {
@@ -140,6 +154,10 @@ pub struct WorkloadConfig {
     /// Seed for key choice, so two runs (say etcd and Vane) send the same key sequence;
     /// `None` seeds from the OS.
     pub seed: Option<u64>,
+    /// The keys exist already, written by an earlier run over the same key space (e.g.
+    /// before history was added to them): read workloads skip pre-populating, which would
+    /// otherwise write every key once more.
+    pub skip_populate: bool,
 }
 
 impl WorkloadConfig {
@@ -162,6 +180,7 @@ impl WorkloadConfig {
             request_timeout_ms: 5_000,
             connect_timeout_ms: 3_000,
             seed: None,
+            skip_populate: false,
         }
     }
 
@@ -298,6 +317,25 @@ impl WorkloadConfig {
                 )
             }
             Workload::Watch {
+                watchers, streams, ..
+            } if streams == 0 || streams > watchers.min(WATCH_STREAMS_MAX) => invalid(
+                "--streams",
+                format!(
+                    "{streams} streams for {watchers} watchers; use 1 to {}",
+                    watchers.min(WATCH_STREAMS_MAX)
+                ),
+            ),
+            Workload::Watch {
+                watched_keys: Some(keys),
+                ..
+            } if keys == 0 || keys > self.key_count => invalid(
+                "--watched-keys",
+                format!(
+                    "{keys} keys with --key-count {}; use 1 to --key-count, or omit it to watch the whole prefix",
+                    self.key_count
+                ),
+            ),
+            Workload::Watch {
                 drain_timeout_ms, ..
             } if drain_timeout_ms > REQUEST_TIMEOUT_MS_MAX => invalid(
                 "--drain-timeout-ms",
@@ -344,7 +382,17 @@ mod tests {
             Workload::Mixed { read_ratio: 0.9 },
             Workload::Watch {
                 watchers: 10,
+                streams: 10,
+                watched_keys: None,
                 drain_timeout_ms: 5_000,
+                writer_endpoint: None,
+            },
+            Workload::Watch {
+                watchers: 10_000,
+                streams: 100,
+                watched_keys: Some(100),
+                drain_timeout_ms: 5_000,
+                writer_endpoint: Some("http://127.0.0.1:2479".into()),
             },
             Workload::LeaseKeepAlive {
                 leases: 100,
@@ -396,7 +444,10 @@ mod tests {
 
         let mut small_watch_value = config(Workload::Watch {
             watchers: 1,
+            streams: 1,
+            watched_keys: None,
             drain_timeout_ms: 100,
+            writer_endpoint: None,
         });
         small_watch_value.value_bytes = 8;
         assert!(matches!(
@@ -406,5 +457,37 @@ mod tests {
                 ..
             })
         ));
+
+        let watch = |watchers, streams, watched_keys| {
+            config(Workload::Watch {
+                watchers,
+                streams,
+                watched_keys,
+                drain_timeout_ms: 100,
+                writer_endpoint: None,
+            })
+        };
+        assert!(matches!(
+            watch(10, 11, None).validate(),
+            Err(BenchError::InvalidConfig {
+                flag: "--streams",
+                ..
+            })
+        ));
+        assert!(matches!(
+            watch(10, 0, None).validate(),
+            Err(BenchError::InvalidConfig {
+                flag: "--streams",
+                ..
+            })
+        ));
+        assert!(matches!(
+            watch(10, 2, Some(20_000)).validate(),
+            Err(BenchError::InvalidConfig {
+                flag: "--watched-keys",
+                ..
+            })
+        ));
+        assert!(watch(10, 2, Some(10_000)).validate().is_ok());
     }
 }

@@ -56,6 +56,16 @@ impl ConnectionPool {
     }
 }
 
+/// A KV client on a connection of its own to `endpoint`, outside the pool: for a client
+/// that must talk to one particular member (the `watch` workload's writer, say).
+pub async fn connect_kv(
+    config: &WorkloadConfig,
+    endpoint: &str,
+) -> Result<KvClient<Channel>, BenchError> {
+    let channel = open_channel(endpoint, Duration::from_millis(config.connect_timeout_ms)).await?;
+    Ok(KvClient::new(channel).max_decoding_message_size(RESPONSE_BYTES_MAX))
+}
+
 async fn open_channel(endpoint: &str, connect_timeout: Duration) -> Result<Channel, BenchError> {
     let invalid = |source| BenchError::InvalidEndpoint {
         endpoint: endpoint.to_owned(),

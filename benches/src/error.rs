@@ -52,6 +52,30 @@ pub enum BenchError {
         detail: String,
     },
 
+    /// A cluster of the `compare` command could not be started, stopped or inspected.
+    #[error("{system} cluster: {detail}")]
+    Cluster {
+        /// `etcd` or `vane`.
+        system: &'static str,
+        /// What failed and where its log is.
+        detail: String,
+    },
+
+    /// A file or directory of the `compare` command could not be created, read or written.
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        /// What was tried, e.g. "create the results directory".
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's answer.
+        source: std::io::Error,
+    },
+
+    /// The run was interrupted (Ctrl-C); the clusters it had started were killed.
+    #[error("interrupted; the clusters this run started were stopped")]
+    Interrupted,
+
     /// A client task ended by panicking; a bug in vane-bench.
     #[error("a benchmark client task failed: {0}; this is a bug in vane-bench, please report it")]
     ClientTask(#[from] tokio::task::JoinError),

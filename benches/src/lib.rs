@@ -2,15 +2,17 @@
 //! etcd and against Vane and their numbers can be compared side by side.
 //!
 //! [`run`] takes a [`WorkloadConfig`] and returns a [`Report`]; the `vane-bench` binary is a
-//! thin CLI over it, and the `bench-compare` orchestrator calls it once per run. Where
-//! things live: `config` (every tunable and limit), `connection_pool` (gRPC channels),
-//! `schedule` (closed and open loop, when the run stops), `driver` (the client request
-//! loops), `workload/` (one file per workload), `recording` and `histogram` (measuring),
-//! `report` and `table` (presenting).
+//! thin CLI over it, and [`compare`] (`vane-bench compare`, `make bench-compare`) starts
+//! etcd and Vane clusters and calls it once per run. Where things live: `config` (every
+//! tunable and limit), `connection_pool` (gRPC channels), `schedule` (closed and open
+//! loop, when the run stops), `driver` (the client request loops), `workload/` (one file
+//! per workload), `recording` and `histogram` (measuring), `report` and `table`
+//! (presenting), `compare/` (the side-by-side comparison and its clusters).
 
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod compare;
 mod config;
 mod connection_pool;
 mod driver;

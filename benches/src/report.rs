@@ -61,14 +61,20 @@ pub struct CasReport {
 }
 
 /// What the watchers of the `watch` workload received of what the writer wrote.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WatchReport {
-    /// Watch streams.
+    /// Watchers (watches).
     pub watchers: usize,
-    /// Puts the server acknowledged: each watcher must receive each of them exactly once.
+    /// gRPC watch streams the watchers shared.
+    pub streams: usize,
+    /// Puts the server acknowledged: each watcher must receive each acknowledged put of
+    /// what it watches exactly once.
     pub puts_acknowledged: u64,
     /// Puts that failed or timed out: a watcher may or may not see them, either is correct.
     pub puts_failed: u64,
+    /// Events the watchers should have received: for each watcher, the acknowledged puts
+    /// of what it watches.
+    pub events_expected: u64,
     /// Events received, summed over watchers (duplicates included).
     pub events_received: u64,
     /// Acknowledged puts some watcher never received, summed over watchers.
@@ -84,7 +90,8 @@ pub struct WatchReport {
 /// What one watcher received.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WatcherDelivery {
-    /// Index of the watcher (watcher `i` used connection `i % connections`).
+    /// Index of the watcher (watcher `i` was on stream `i % streams`, stream `s` on
+    /// connection `s % connections`).
     pub watcher: usize,
     /// Events received, duplicates included.
     pub events_received: u64,
@@ -237,10 +244,12 @@ impl Report {
 
 fn watch_lines(watch: &WatchReport) -> String {
     let mut text = format!(
-        "watch: {} watchers, {} puts acknowledged ({} failed); events received {}, lost {}, duplicated {}, reordered {}\n",
+        "watch: {} watchers on {} streams, {} puts acknowledged ({} failed); events expected {}, received {}, lost {}, duplicated {}, reordered {}\n",
         watch.watchers,
+        watch.streams,
         watch.puts_acknowledged,
         watch.puts_failed,
+        watch.events_expected,
         watch.events_received,
         watch.events_lost,
         watch.events_duplicated,
@@ -321,8 +330,10 @@ mod tests {
         let mut report = sample_report();
         report.watch = Some(WatchReport {
             watchers: 1,
+            streams: 1,
             puts_acknowledged: 3,
             puts_failed: 0,
+            events_expected: 3,
             events_received: 3,
             events_lost: 0,
             events_duplicated: 0,
@@ -377,8 +388,10 @@ mod tests {
         };
         report.watch = Some(WatchReport {
             watchers: 2,
+            streams: 1,
             puts_acknowledged: 3,
             puts_failed: 0,
+            events_expected: 6,
             events_received: 5,
             events_lost: 1,
             events_duplicated: 0,
@@ -387,7 +400,9 @@ mod tests {
         });
         let table = report.to_table();
         assert!(
-            table.contains("events received 5, lost 1, duplicated 0, reordered 0"),
+            table.contains(
+                "2 watchers on 1 streams, 3 puts acknowledged (0 failed); events expected 6, received 5, lost 1, duplicated 0, reordered 0"
+            ),
             "{table}"
         );
         assert!(table.contains("  watcher 1: received 2, lost 1"), "{table}");

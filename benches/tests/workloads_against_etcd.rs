@@ -122,7 +122,10 @@ async fn watch_workload_delivers_every_event_exactly_once_to_every_watcher() {
         &etcd,
         Workload::Watch {
             watchers,
+            streams: watchers,
+            watched_keys: None,
             drain_timeout_ms: 10_000,
+            writer_endpoint: None,
         },
     );
     config.connections = 2;
@@ -146,6 +149,49 @@ async fn watch_workload_delivers_every_event_exactly_once_to_every_watcher() {
         watch.events_lost + watch.events_duplicated + watch.events_reordered,
         0
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multiplexed_watchers_of_single_keys_each_receive_every_put_of_their_key() {
+    let etcd = EtcdProcess::start().await;
+    // 12 watchers per stream, a multiple of the keys: every key has 8 watchers.
+    let (watchers, streams, keys) = (48, 4, 6);
+    let mut config = small_config(
+        &etcd,
+        Workload::Watch {
+            watchers,
+            streams,
+            watched_keys: Some(keys),
+            drain_timeout_ms: 10_000,
+            writer_endpoint: Some(etcd.client_url.clone()),
+        },
+    );
+    config.connections = 2;
+    config.rate_ops_per_sec = Some(200.0);
+    let report = run_against(&etcd, config).await;
+    assert_completed_cleanly(&report, OperationKind::Put);
+    assert_completed_cleanly(&report, OperationKind::WatchEvent);
+
+    let watch = report.watch.as_ref().expect("a watch run reports delivery");
+    assert_eq!((watch.watchers, watch.streams), (watchers, streams));
+    assert_eq!(watch.per_watcher.len(), watchers);
+    assert_eq!(watch.puts_failed, 0);
+    // The writer takes the keys in turn, so each key got its share, give or take one.
+    let watchers_per_key = (watchers / keys as usize) as u64;
+    assert_eq!(
+        watch.events_expected,
+        watch.puts_acknowledged * watchers_per_key,
+        "every put reaches the {watchers_per_key} watchers of its key"
+    );
+    assert_eq!(watch.events_received, watch.events_expected);
+    let share = watch.puts_acknowledged / keys;
+    for watcher in &watch.per_watcher {
+        assert!(!watcher.has_anomalies(), "{watcher:?}");
+        assert!(
+            (share..=share + 1).contains(&watcher.events_received),
+            "{watcher:?} against {share} puts per key"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -32,7 +32,7 @@ pub async fn run(config: WorkloadConfig) -> Result<Report, BenchError> {
     config.validate()?;
     let key_space = KeySpace::from_config(&config)?;
     let pool = ConnectionPool::connect(&config).await?;
-    if config.workload.needs_populated_keys() {
+    if config.workload.needs_populated_keys() && !config.skip_populate {
         populate::populate_keys(&config, &pool, &key_space).await?;
     }
     match config.workload.clone() {
@@ -75,24 +75,21 @@ pub async fn run(config: WorkloadConfig) -> Result<Report, BenchError> {
                 .collect();
             run_request_loops(&config, operations).await
         }
-        Workload::Watch {
-            watchers,
-            drain_timeout_ms,
-        } => {
-            watch::run(
-                &config,
-                &pool,
-                &key_space,
-                watchers,
-                Duration::from_millis(drain_timeout_ms),
-            )
-            .await
-        }
+        Workload::Watch { .. } => watch::run(&config, &pool, &key_space).await,
         Workload::LeaseKeepAlive {
             leases,
             lease_ttl_secs,
         } => lease_keepalive::run(&config, &pool, leases, lease_ttl_secs).await,
     }
+}
+
+/// Writes every key of `config`'s key space once, as read workloads do before measuring,
+/// and nothing else: for callers that prepare a store and measure it later.
+pub async fn populate(config: &WorkloadConfig) -> Result<(), BenchError> {
+    config.validate()?;
+    let key_space = KeySpace::from_config(config)?;
+    let pool = ConnectionPool::connect(config).await?;
+    populate::populate_keys(config, &pool, &key_space).await
 }
 
 /// Runs the measured phase of a request-loop workload (one operation per client) and

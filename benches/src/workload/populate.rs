@@ -1,14 +1,16 @@
 //! Pre-population: before a read workload measures anything, every key of the key space is
-//! written once, so that gets and ranges read real values instead of missing keys.
+//! written once, so that gets and ranges read real values instead of missing keys; then
+//! every endpoint is made to catch up, so that serializable reads on a follower do not
+//! find keys missing that its leader has already acknowledged.
 
 use futures::{StreamExt, TryStreamExt};
 use vane_proto::etcdserverpb::request_op::Request;
-use vane_proto::etcdserverpb::{PutRequest, RequestOp, TxnRequest};
+use vane_proto::etcdserverpb::{PutRequest, RangeRequest, RequestOp, TxnRequest};
 
 use crate::config::WorkloadConfig;
 use crate::connection_pool::ConnectionPool;
 use crate::error::BenchError;
-use crate::keyspace::{KeySpace, random_value};
+use crate::keyspace::{KeySpace, prefix_range_end, random_value};
 use crate::outcome::within_timeout;
 
 /// Most puts in one pre-population Txn: under etcd's default `--max-txn-ops` of 128.
@@ -69,5 +71,33 @@ pub async fn populate_keys(
         })
         .buffer_unordered(TXNS_IN_FLIGHT_MAX)
         .try_for_each(|_response| futures::future::ready(Ok(())))
-        .await
+        .await?;
+    wait_until_every_endpoint_has_applied(config, pool).await
+}
+
+/// Sends one linearizable count-only Range over the run's prefix to every endpoint: each
+/// answers only once it has applied everything committed before, the pre-population
+/// included. Serializable reads that start right after would otherwise see a lagging
+/// follower's older state and count the newest keys as missing.
+async fn wait_until_every_endpoint_has_applied(
+    config: &WorkloadConfig,
+    pool: &ConnectionPool,
+) -> Result<(), BenchError> {
+    let prefix = config.key_prefix.as_bytes();
+    // Connection `i` goes to endpoint `i`, for every `i` below the number of endpoints.
+    for (connection, endpoint) in config.endpoints.iter().enumerate() {
+        let request = RangeRequest {
+            key: prefix.to_vec(),
+            range_end: prefix_range_end(prefix),
+            count_only: true,
+            ..RangeRequest::default()
+        };
+        within_timeout(config.request_timeout(), pool.kv(connection).range(request))
+            .await
+            .map_err(|failure| BenchError::Setup {
+                step: format!("wait for {endpoint} to apply the pre-populated keys"),
+                detail: failure.label(),
+            })?;
+    }
+    Ok(())
 }

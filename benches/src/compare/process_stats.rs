@@ -1,0 +1,117 @@
+//! What a member costs the machine, read from outside the way an operator would: resident
+//! memory from `/proc/PID/status` (VmRSS now, VmHWM the peak since the process started)
+//! and disk from the allocated blocks under its data directory (what `du` reports, so
+//! etcd's preallocated WAL files count, as they do on a real disk).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// One member's memory and disk at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeFootprint {
+    /// The member's name (`n1`, `n2`, `n3`).
+    pub member: String,
+    /// VmRSS: resident memory now; 0 if the process could not be read.
+    pub rss_bytes: u64,
+    /// VmHWM: the most resident memory the process ever had; 0 if it could not be read.
+    pub peak_rss_bytes: u64,
+    /// Bytes allocated on disk under the member's data directory.
+    pub disk_bytes: u64,
+}
+
+/// Resident memory of a process: (VmRSS, VmHWM) in bytes.
+pub fn memory_of(pid: u32) -> std::io::Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name| {
+        status_kib(&status, name)
+            .map(|kib| kib * 1024)
+            .ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("/proc/{pid}/status has no {name} line"),
+                )
+            })
+    };
+    Ok((field("VmRSS")?, field("VmHWM")?))
+}
+
+/// The value of a `Name:   1234 kB` line of `/proc/PID/status`, in KiB.
+fn status_kib(status: &str, name: &str) -> Option<u64> {
+    status.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?.strip_prefix(':')?;
+        let mut words = rest.split_whitespace();
+        let value = words.next()?.parse().ok()?;
+        (words.next() == Some("kB")).then_some(value)
+    })
+}
+
+/// Bytes allocated on disk for every file under `path` (directories themselves not
+/// counted); a file removed while walking is skipped, since members write as we look.
+pub fn disk_usage_bytes(path: &Path) -> std::io::Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+
+    /// Unit of `st_blocks`, whatever the file system's block size.
+    const STAT_BLOCK_BYTES: u64 = 512;
+
+    let mut total = 0;
+    let mut pending = vec![path.to_path_buf()];
+    while let Some(directory) = pending.pop() {
+        let entries = match std::fs::read_dir(&directory) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(error),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let metadata = match entry.path().symlink_metadata() {
+                Ok(metadata) => metadata,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(error) => return Err(error),
+            };
+            if metadata.is_dir() {
+                pending.push(entry.path());
+            } else {
+                total += metadata.blocks() * STAT_BLOCK_BYTES;
+            }
+        }
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn status_lines_are_read_in_kib() {
+        let status = "Name:\tetcd\nVmHWM:\t  120456 kB\nVmRSS:\t  110000 kB\nThreads:\t12\n";
+        assert_eq!(status_kib(status, "VmRSS"), Some(110_000));
+        assert_eq!(status_kib(status, "VmHWM"), Some(120_456));
+        assert_eq!(status_kib(status, "Threads"), None, "no unit");
+        assert_eq!(status_kib(status, "VmSwap"), None);
+        assert_eq!(status_kib("VmRSSX:\t1 kB\n", "VmRSS"), None);
+    }
+
+    #[test]
+    fn this_process_has_resident_memory_and_a_peak_at_least_as_high() {
+        let (rss, peak) = memory_of(std::process::id()).unwrap();
+        assert!(rss > 0);
+        assert!(peak >= rss);
+    }
+
+    #[test]
+    fn disk_usage_counts_written_files_in_subdirectories() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(disk_usage_bytes(dir.path()).unwrap(), 0);
+        std::fs::create_dir(dir.path().join("wal")).unwrap();
+        let mut file = std::fs::File::create(dir.path().join("wal/0.log")).unwrap();
+        let written: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8 + 1).collect();
+        file.write_all(&written).unwrap();
+        file.sync_all().unwrap();
+        assert!(disk_usage_bytes(dir.path()).unwrap() >= written.len() as u64);
+        assert_eq!(disk_usage_bytes(&dir.path().join("missing")).unwrap(), 0);
+    }
+}
