@@ -163,14 +163,18 @@ impl EventCache {
         }
     }
 
-    /// Events from revision `from` up to the head, whole revisions only: at least one
-    /// revision, then more until `events_max` events or `bytes_max` encoded bytes would be
-    /// passed. From memory when cached, else from disk.
+    /// The events one watcher wants from revision `from` up to the head, whole revisions
+    /// only: at least one revision, then more until `events_max` selected events or
+    /// `bytes_max` encoded bytes would be passed. From memory when cached, else from disk.
+    /// Only selected events are copied (and their previous values only if asked for): with
+    /// thousands of watchers on different keys, copying every event for every watcher and
+    /// filtering afterwards would cost watchers × events copies.
     pub async fn read(
         &self,
         from: i64,
         events_max: usize,
         bytes_max: usize,
+        selection: Selection<'_>,
     ) -> Result<Page, StoreError> {
         // Compacted history may still be cached; a watcher below the compaction is told so
         // exactly as if it had read the disk.
@@ -183,62 +187,121 @@ impl EventCache {
         {
             let ring = self.ring.read().unwrap_or_else(|p| p.into_inner());
             if from >= ring.first_revision {
-                let mut events = Vec::new();
-                let mut bytes = 0;
-                let mut next_revision = ring.head + 1;
+                let mut page = PageBuilder::new(events_max, bytes_max, ring.head + 1);
                 // Revisions are in order: find the first one wanted without a scan, which
                 // with thousands of watchers would cost a pass over the ring per watcher.
                 let start = ring.revisions.partition_point(|(r, _)| *r < from);
                 for (revision, revision_events) in ring.revisions.range(start..) {
-                    let size: usize = revision_events.iter().map(Message::encoded_len).sum();
-                    if !events.is_empty()
-                        && (events.len() + revision_events.len() > events_max
-                            || bytes + size > bytes_max)
-                    {
-                        next_revision = *revision;
+                    if !page.add_revision(*revision, revision_events.iter(), &selection) {
                         break;
                     }
-                    bytes += size;
-                    events.extend(revision_events.iter().cloned());
                 }
-                return Ok(Page {
-                    events,
-                    next_revision: next_revision.max(from),
-                    from_disk: false,
-                });
+                return Ok(page.finish(from, false));
             }
         }
         let head = self.head();
         let state_machine = self.state_machine.clone();
-        let page =
+        let stored =
             tokio::task::spawn_blocking(move || state_machine.events_since(from, events_max, true))
                 .await
                 .map_err(|e| StoreError::Corrupt(format!("history read task failed: {e}")))??;
         // Never run ahead of the cache's head: what follows is delivered from memory.
-        let mut next_revision = page.next_revision.min(head + 1);
-        let mut events = Vec::with_capacity(page.events.len());
-        let mut bytes = 0;
-        let mut current = 0;
-        for event in page.events {
-            let revision = event.kv.as_ref().map_or(0, |kv| kv.mod_revision);
+        let mut page = PageBuilder::new(events_max, bytes_max, stored.next_revision.min(head + 1));
+        let mut rest = stored.events.as_slice();
+        while let Some(first) = rest.first() {
+            let revision = revision_of(first);
             if revision > head {
+                page.next_revision = page.next_revision.min(revision);
                 break;
             }
-            if revision != current {
-                // A revision boundary: stop here if the page is already big enough.
-                if !events.is_empty() && bytes > bytes_max {
-                    next_revision = revision;
-                    break;
-                }
-                current = revision;
+            let same = rest
+                .iter()
+                .take_while(|e| revision_of(e) == revision)
+                .count();
+            let (events, tail) = rest.split_at(same);
+            if !page.add_revision(revision, events.iter(), &selection) {
+                break;
             }
-            bytes += event.encoded_len();
-            events.push(event);
+            rest = tail;
         }
-        Ok(Page {
-            events,
+        Ok(page.finish(from, true))
+    }
+}
+
+/// Which events a reader wants, and whether with their previous values.
+#[derive(Clone, Copy)]
+pub struct Selection<'a> {
+    /// Whether an event is wanted (key range and filters).
+    pub keep: &'a (dyn Fn(&Event) -> bool + Sync),
+    /// Whether to copy `prev_kv` too.
+    pub prev_kv: bool,
+}
+
+fn revision_of(event: &Event) -> i64 {
+    event.kv.as_ref().map_or(0, |kv| kv.mod_revision)
+}
+
+/// Collects whole revisions of selected events within a page's limits.
+struct PageBuilder {
+    events: Vec<Event>,
+    bytes: usize,
+    events_max: usize,
+    bytes_max: usize,
+    next_revision: i64,
+}
+
+impl PageBuilder {
+    fn new(events_max: usize, bytes_max: usize, next_revision: i64) -> Self {
+        PageBuilder {
+            events: Vec::new(),
+            bytes: 0,
+            events_max,
+            bytes_max,
             next_revision,
-            from_disk: true,
-        })
+        }
+    }
+
+    /// Adds the selected events of `revision`; false (and nothing added) when the page is
+    /// full, in which case the page ends before `revision`.
+    fn add_revision<'e>(
+        &mut self,
+        revision: i64,
+        events: impl Iterator<Item = &'e Event>,
+        selection: &Selection<'_>,
+    ) -> bool {
+        let selected: Vec<Event> = events
+            .filter(|e| (selection.keep)(e))
+            .map(|e| Event {
+                r#type: e.r#type,
+                kv: e.kv.clone(),
+                prev_kv: if selection.prev_kv {
+                    e.prev_kv.clone()
+                } else {
+                    None
+                },
+            })
+            .collect();
+        if selected.is_empty() {
+            return true;
+        }
+        let size: usize = selected.iter().map(Message::encoded_len).sum();
+        if !self.events.is_empty()
+            && (self.events.len() + selected.len() > self.events_max
+                || self.bytes + size > self.bytes_max)
+        {
+            self.next_revision = revision;
+            return false;
+        }
+        self.bytes += size;
+        self.events.extend(selected);
+        true
+    }
+
+    fn finish(self, from: i64, from_disk: bool) -> Page {
+        Page {
+            events: self.events,
+            next_revision: self.next_revision.max(from),
+            from_disk,
+        }
     }
 }

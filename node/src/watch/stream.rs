@@ -22,7 +22,7 @@ use vane_proto::mvccpb::Event;
 use vane_proto::mvccpb::event::EventType;
 use vane_raft_store::StoreError;
 
-use super::cache::EventCache;
+use super::cache::{EventCache, Selection};
 use crate::node::Node;
 
 /// Events read per watcher per turn: bounds the memory one turn holds.
@@ -259,6 +259,11 @@ async fn create_watcher(
 }
 
 /// One page for every watcher that is behind the cache's head.
+///
+/// Watchers at the same position (on a live stream, nearly all of them) share one read of
+/// the cache: it copies only the events some watcher of the group wants, and each
+/// watcher then takes its own from that page. A read per watcher would cost watchers ×
+/// revisions cache reads on a busy stream.
 async fn deliver(
     node: &Node,
     cache: &EventCache,
@@ -266,41 +271,51 @@ async fn deliver(
     outbound: &mpsc::Sender<Result<WatchResponse, Status>>,
 ) -> Result<(), ()> {
     let head = cache.head();
-    let behind: Vec<i64> = watchers
-        .iter()
-        .filter(|(_, w)| w.next_revision <= head)
-        .map(|(id, _)| *id)
-        .collect();
-    for id in behind {
-        let Some(watcher) = watchers.get(&id) else {
-            continue;
+    let mut groups: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for (id, watcher) in watchers.iter() {
+        if watcher.next_revision <= head {
+            groups.entry(watcher.next_revision).or_default().push(*id);
+        }
+    }
+    for (from, ids) in groups {
+        let read = {
+            let members: Vec<&Watcher> = ids.iter().filter_map(|id| watchers.get(id)).collect();
+            let keep = |event: &Event| members.iter().any(|w| w.keep(event));
+            let selection = Selection {
+                keep: &keep,
+                prev_kv: members.iter().any(|w| w.prev_kv),
+            };
+            cache
+                .read(from, WATCH_PAGE_EVENTS, WATCH_PAGE_BYTES, selection)
+                .await
         };
-        let from = watcher.next_revision;
-        let page = match cache.read(from, WATCH_PAGE_EVENTS, WATCH_PAGE_BYTES).await {
+        let page = match read {
             Ok(page) => page,
             Err(StoreError::Compacted { compact_revision }) => {
-                if let Some(watcher) = watchers.remove(&id) {
-                    forget(node, &watcher);
+                for id in ids {
+                    if let Some(watcher) = watchers.remove(&id) {
+                        forget(node, &watcher);
+                    }
+                    send(
+                        outbound,
+                        WatchResponse {
+                            header: node.header(head),
+                            watch_id: id,
+                            canceled: true,
+                            compact_revision,
+                            cancel_reason: "etcdserver: mvcc: required revision has been compacted"
+                                .into(),
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
                 }
-                send(
-                    outbound,
-                    WatchResponse {
-                        header: node.header(head),
-                        watch_id: id,
-                        canceled: true,
-                        compact_revision,
-                        cancel_reason: "etcdserver: mvcc: required revision has been compacted"
-                            .into(),
-                        ..Default::default()
-                    },
-                )
-                .await?;
                 continue;
             }
             Err(e) => {
-                // The watcher keeps its position and is retried; pause so a persistent
+                // The watchers keep their position and are retried; pause so a persistent
                 // storage fault does not spin.
-                tracing::error!(error = %e, watch_id = id, "cannot read history for a watcher");
+                tracing::error!(error = %e, from, "cannot read history for watchers");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -308,37 +323,43 @@ async fn deliver(
         if page.from_disk {
             node.metrics.watch_catchup_reads.inc();
         }
-        let Some(watcher) = watchers.get_mut(&id) else {
-            continue;
-        };
-        if page.from_disk != watcher.slow {
-            watcher.slow = page.from_disk;
-            if watcher.slow {
-                node.metrics.watch_slow_watchers.inc();
-            } else {
-                node.metrics.watch_slow_watchers.dec();
+        for id in ids {
+            let Some(watcher) = watchers.get_mut(&id) else {
+                continue;
+            };
+            if page.from_disk != watcher.slow {
+                watcher.slow = page.from_disk;
+                if watcher.slow {
+                    node.metrics.watch_slow_watchers.inc();
+                } else {
+                    node.metrics.watch_slow_watchers.dec();
+                }
             }
-        }
-        let mut events: Vec<Event> = page
-            .events
-            .into_iter()
-            .filter(|e| watcher.keep(e))
-            .collect();
-        if !watcher.prev_kv {
-            for event in &mut events {
-                event.prev_kv = None;
+            watcher.next_revision = page.next_revision.max(watcher.next_revision);
+            let events: Vec<Event> = page
+                .events
+                .iter()
+                .filter(|e| watcher.keep(e))
+                .map(|e| Event {
+                    r#type: e.r#type,
+                    kv: e.kv.clone(),
+                    prev_kv: if watcher.prev_kv {
+                        e.prev_kv.clone()
+                    } else {
+                        None
+                    },
+                })
+                .collect();
+            if events.is_empty() {
+                continue;
             }
-        }
-        watcher.next_revision = page.next_revision.max(watcher.next_revision);
-        if events.is_empty() {
-            continue;
-        }
-        watcher.sent_since_progress = true;
-        node.metrics.watch_events_sent.inc_by(events.len() as u64);
-        let fragment = watcher.fragment;
-        let limit = node.config.request_bytes_max;
-        for response in split(node, head, id, events, fragment, limit) {
-            send(outbound, response).await?;
+            watcher.sent_since_progress = true;
+            node.metrics.watch_events_sent.inc_by(events.len() as u64);
+            let fragment = watcher.fragment;
+            let limit = node.config.request_bytes_max;
+            for response in split(node, head, id, events, fragment, limit) {
+                send(outbound, response).await?;
+            }
         }
     }
     Ok(())
