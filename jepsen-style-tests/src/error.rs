@@ -1,10 +1,11 @@
 //! The one error type of `vane-jepsen`.
 //!
-//! An error here means the *input* cannot be checked: a history file that does not
-//! parse, or records that break the recording rules every checker relies on (one
-//! pending operation per process, completions that match their invocation). A history
-//! that parses but violates a consistency guarantee is not an error: it is a verdict,
-//! returned by the checker as data.
+//! An error here means either that the *input* cannot be checked (a history file that
+//! does not parse, records that break the recording rules every checker relies on: one
+//! pending operation per process, completions that match their invocation), or that a
+//! run could not be carried out (not root, no network namespace, a `vaned` that would
+//! not start). A history that parses but violates a consistency guarantee is never an
+//! error: it is a verdict, returned by the checker as data.
 
 use std::path::PathBuf;
 
@@ -148,4 +149,59 @@ pub enum JepsenError {
         /// The watcher's name.
         watcher: String,
     },
+
+    /// The run needs something from the machine that it does not have (root, `ip netns`,
+    /// `iptables`, a `vaned` binary).
+    #[error("{what}: {detail}")]
+    Environment {
+        /// What was needed.
+        what: String,
+        /// What went wrong and what to do about it.
+        detail: String,
+    },
+
+    /// A file or directory of a run could not be created, read or written.
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        /// What the runner was doing.
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+
+    /// A process of the cluster under test could not be started, signalled or stopped.
+    #[error("node {node}: {detail}; see its log {log}")]
+    Node {
+        /// The member's name.
+        node: String,
+        /// What failed.
+        detail: String,
+        /// The member's log file.
+        log: PathBuf,
+    },
+
+    /// The cluster did not become usable (a leader that every member agrees on) in time.
+    #[error(
+        "the cluster did not become ready within {waited_ms} ms: {detail}; see the node logs in the run directory"
+    )]
+    ClusterNotReady {
+        /// How long the runner waited.
+        waited_ms: u64,
+        /// The last thing seen.
+        detail: String,
+    },
+
+    /// Nodes exited on their own (a crash, a refusal to start on their data directory):
+    /// waiting will not bring them back.
+    #[error("node(s) exited on their own: {detail}")]
+    NodesExited {
+        /// Which, how, and their last log lines.
+        detail: String,
+    },
+
+    /// The command line asked for something that does not exist or cannot work together.
+    #[error("{0}; see `vane-jepsen run --help`")]
+    InvalidArguments(String),
 }

@@ -111,6 +111,10 @@ pub enum Call {
     /// An observer saw that the lease with this id no longer exists (a TTL query answered
     /// "not found", or a watch saw its keys deleted by expiry).
     LeaseExpiryObserved(i64),
+    /// A fault injected or healed by the nemesis. Recorded in the same history (under the
+    /// nemesis's own process id) so that a reader sees which operations ran under which
+    /// fault; every checker ignores it.
+    Nemesis(NemesisAction),
 }
 
 impl Call {
@@ -129,6 +133,7 @@ impl Call {
             Call::LeaseRevoke(_) => "lease-revoke",
             Call::LeasePut(_) => "lease-put",
             Call::LeaseExpiryObserved(_) => "lease-expiry-observed",
+            Call::Nemesis(_) => "nemesis",
         }
     }
 }
@@ -162,6 +167,17 @@ pub enum MicroOp {
         #[serde(default)]
         value: Option<Vec<i64>>,
     },
+}
+
+/// One start or stop of a fault, as the nemesis records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NemesisAction {
+    /// `start` when the fault begins, `stop` when it is healed.
+    pub action: String,
+    /// The nemesis: `partition`, `loss`, `kill`, `pause`, `clock`, `membership`, `disk`.
+    pub fault: String,
+    /// What exactly was done, and in a completion what was observed, for a human.
+    pub detail: String,
 }
 
 /// Arguments and result of a lease grant.
