@@ -59,10 +59,17 @@ impl LeaseDeadlines {
 impl Node {
     /// On the leader: renews lease `id` and returns its TTL, or 0 when it does not exist
     /// (etcd's answer to a keep-alive of an unknown lease).
-    pub fn renew_lease_as_leader(&self, id: i64) -> Result<i64, Status> {
+    ///
+    /// Leadership is confirmed with a quorum first. A deposed leader that does not know
+    /// it yet (partitioned, or paused and resumed) would otherwise acknowledge a renewal
+    /// the real leader never sees, and the real leader could expire the lease before the
+    /// acknowledged TTL ran out; after the confirmation any newer leader was elected after
+    /// the renewal was asked for, and restarts the lease's clock from its election.
+    pub async fn renew_lease_as_leader(&self, id: i64) -> Result<i64, Status> {
         if self.leader() != Some(self.member_id) {
             return Err(crate::errors::not_leader());
         }
+        self.leader_read_index().await?;
         match self
             .state_machine
             .lease(id)

@@ -39,7 +39,7 @@ impl Node {
     /// Renews lease `id` on the leader, forwarding from a follower.
     pub async fn renew_lease(&self, id: i64) -> Result<i64, Status> {
         self.on_leader(
-            || async { self.renew_lease_as_leader(id) },
+            || self.renew_lease_as_leader(id),
             move |mut client| async move {
                 Ok(client
                     .lease_keep_alive(LeaseKeepAliveRequest { id })

@@ -250,7 +250,7 @@ impl RaftPeer for PeerService {
         request: Request<vane_proto::etcdserverpb::LeaseKeepAliveRequest>,
     ) -> Result<Response<vane_proto::etcdserverpb::LeaseKeepAliveResponse>, Status> {
         let id = request.into_inner().id;
-        let ttl = self.node.renew_lease_as_leader(id)?;
+        let ttl = self.node.renew_lease_as_leader(id).await?;
         Ok(Response::new(
             vane_proto::etcdserverpb::LeaseKeepAliveResponse {
                 header: self.node.header(self.node.state_machine.applied().revision),
