@@ -134,7 +134,7 @@ pub async fn expire_leases(node: Arc<Node>) {
         was_leader = true;
         for id in expired {
             match node
-                .propose(Op::LeaseRevoke(LeaseRevokeRequest { id }))
+                .propose_as_leader(Op::LeaseRevoke(LeaseRevokeRequest { id }))
                 .await
             {
                 Ok(result) => {

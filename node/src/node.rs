@@ -232,6 +232,19 @@ impl Node {
         }
     }
 
+    /// Proposes `op` only if this member is the leader, never forwarding it: for what the
+    /// leader decides on its own clock (lease expiry). A deposed leader that has not
+    /// noticed yet (resumed from a pause, or cut off) must not have a decision taken on
+    /// its stale clock carried out by the new leader.
+    pub async fn propose_as_leader(&self, op: Op) -> Result<CommandResult, Status> {
+        self.propose_forwarded(Command {
+            proposed_at_ms: now_ms(),
+            op: Some(op),
+            ..Default::default()
+        })
+        .await
+    }
+
     /// Proposes a command forwarded by a follower; only the leader accepts it.
     pub async fn propose_forwarded(&self, command: Command) -> Result<CommandResult, Status> {
         match self.write_locally(command).await? {
