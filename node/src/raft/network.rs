@@ -283,13 +283,16 @@ impl NetSnapshot<TypeConfig> for PeerConnection {
             RPCError::Unreachable(u) => StreamingError::Unreachable(u),
             other => StreamingError::Network(NetworkError::new(&PeerError(other.to_string()))),
         })?;
+        // Pinned: the file this snapshot's metadata describes, even if a newer build
+        // replaces the current snapshot while it is being sent.
         let path = snapshot.snapshot.path.clone();
-        let mut file = tokio::fs::File::open(&path).await.map_err(|e| {
-            StreamingError::Network(NetworkError::new(&PeerError(format!(
-                "open snapshot {}: {e}",
-                path.display()
-            ))))
-        })?;
+        let pinned = snapshot.snapshot.clone();
+        let file = tokio::task::spawn_blocking(move || pinned.open_pinned())
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|opened| opened.map_err(|e| e.to_string()))
+            .map_err(|e| StreamingError::Network(NetworkError::new(&PeerError(e))))?;
+        let mut file = tokio::fs::File::from_std(file);
         let total_bytes = file.metadata().await.map(|m| m.len()).unwrap_or(0);
         let meta = pb::SnapshotChunk {
             payload: Some(pb::snapshot_chunk::Payload::Meta(pb::SnapshotMeta {

@@ -9,7 +9,7 @@
 //! applied log id, the membership and the revision counters in it always agree.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use prost::Message;
@@ -37,6 +37,26 @@ pub struct SnapshotFile {
 }
 
 impl SnapshotFile {
+    /// Opens the file for reading and checks that it is still this snapshot. The current
+    /// snapshot lives at a fixed path that a newer build replaces by a rename, so a sender
+    /// must hold an open descriptor of the right file (which a later rename cannot
+    /// change) rather than its path: otherwise it could stream a newer snapshot under an
+    /// older one's metadata, which the receiver refuses.
+    pub fn open_pinned(&self) -> Result<File> {
+        let mut file = File::open(&self.path)
+            .map_err(|e| StoreError::io(format!("open snapshot {}", self.path.display()), e))?;
+        let header = read_header(&mut BufReader::new(&file), &mut Vec::new(), &self.path)?;
+        if header.snapshot_id != self.header.snapshot_id {
+            return Err(StoreError::Corrupt(format!(
+                "snapshot {} was replaced by {} while being sent",
+                self.header.snapshot_id, header.snapshot_id
+            )));
+        }
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| StoreError::io("rewind snapshot", e))?;
+        Ok(file)
+    }
+
     /// Opens a snapshot file received from a peer, checking it end to end.
     pub fn open(path: &Path) -> Result<SnapshotFile> {
         let header = read(path, &mut |_, _| Ok(()))?;
@@ -155,18 +175,8 @@ fn read_message<M: Message + Default>(
         .map_err(|e| StoreError::decode("snapshot record", e))
 }
 
-/// Reads a snapshot file from start to end, checking its framing and checksum, and hands
-/// each record to `visit`. Returns the header. `visit` may be a no-op to only verify.
-pub(crate) fn read(
-    path: &Path,
-    visit: &mut dyn FnMut(Cf, SnapshotRecord) -> Result<()>,
-) -> Result<SnapshotHeader> {
-    let file = File::open(path)
-        .map_err(|e| StoreError::io(format!("open snapshot {}", path.display()), e))?;
-    let mut input = CrcReader {
-        inner: BufReader::with_capacity(1 << 20, file),
-        crc: crc32fast::Hasher::new(),
-    };
+/// Reads the magic, the format version and the header at the start of a snapshot.
+fn read_header(input: &mut impl Read, buffer: &mut Vec<u8>, path: &Path) -> Result<SnapshotHeader> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("snapshot {}: {what}", path.display()));
     let mut magic = [0u8; 8];
     input
@@ -186,9 +196,24 @@ pub(crate) fn read(
             path.display()
         )));
     }
+    read_message(input, buffer)?.ok_or_else(|| corrupt("missing header"))
+}
+
+/// Reads a snapshot file from start to end, checking its framing and checksum, and hands
+/// each record to `visit`. Returns the header. `visit` may be a no-op to only verify.
+pub(crate) fn read(
+    path: &Path,
+    visit: &mut dyn FnMut(Cf, SnapshotRecord) -> Result<()>,
+) -> Result<SnapshotHeader> {
+    let file = File::open(path)
+        .map_err(|e| StoreError::io(format!("open snapshot {}", path.display()), e))?;
+    let mut input = CrcReader {
+        inner: BufReader::with_capacity(1 << 20, file),
+        crc: crc32fast::Hasher::new(),
+    };
+    let corrupt = |what: &str| StoreError::Corrupt(format!("snapshot {}: {what}", path.display()));
     let mut buffer = Vec::new();
-    let header: SnapshotHeader =
-        read_message(&mut input, &mut buffer)?.ok_or_else(|| corrupt("missing header"))?;
+    let header = read_header(&mut input, &mut buffer, path)?;
     while let Some(record) = read_message::<SnapshotRecord>(&mut input, &mut buffer)? {
         let cf = Cf::from_name(&record.column_family)
             .filter(|cf| *cf != Cf::Meta)
