@@ -168,6 +168,16 @@ pub struct Config {
     #[serde(rename = "watch-progress-notify-interval")]
     pub watch_progress_notify_interval_ms: u64,
 
+    /// How long an auth token (from Authenticate) stays valid, in seconds; clients
+    /// authenticate again when it expires (etcd's `--auth-token-ttl`).
+    #[arg(
+        long = "auth-token-ttl",
+        env = "VANED_AUTH_TOKEN_TTL",
+        default_value_t = 300
+    )]
+    #[serde(rename = "auth-token-ttl")]
+    pub auth_token_ttl_seconds: u64,
+
     /// Log filter in `tracing` syntax, e.g. `info` or `vane_node=debug,openraft=warn`.
     #[arg(long = "log-level", env = "VANED_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -238,6 +248,11 @@ impl Config {
         }
         if self.name.is_empty() {
             return Err(ConfigError("--name must not be empty".into()));
+        }
+        if self.auth_token_ttl_seconds == 0 {
+            return Err(ConfigError(
+                "--auth-token-ttl must be at least 1 second".into(),
+            ));
         }
         Ok(())
     }
@@ -370,6 +385,7 @@ impl serde::Serialize for FileView<'_> {
             "watch-progress-notify-interval",
             &c.watch_progress_notify_interval_ms,
         )?;
+        map.serialize_entry("auth-token-ttl", &c.auth_token_ttl_seconds)?;
         map.serialize_entry("log-level", &c.log_level)?;
         map.end()
     }

@@ -42,6 +42,18 @@ fn code_of(code: CommandCode) -> Code {
             Code::FailedPrecondition
         }
         CommandCode::NoSpace => Code::ResourceExhausted,
+        CommandCode::PermissionDenied => Code::PermissionDenied,
+        CommandCode::UserEmpty | CommandCode::RoleEmpty | CommandCode::InvalidAuthMgmt => {
+            Code::InvalidArgument
+        }
+        CommandCode::RootUserNotExist
+        | CommandCode::RootRoleNotExist
+        | CommandCode::UserAlreadyExist
+        | CommandCode::UserNotFound
+        | CommandCode::RoleAlreadyExist
+        | CommandCode::RoleNotFound
+        | CommandCode::RoleNotGranted
+        | CommandCode::PermissionNotGranted => Code::FailedPrecondition,
         CommandCode::Unknown => Code::Internal,
     }
 }
@@ -61,4 +73,20 @@ pub fn from_store(error: StoreError) -> Status {
             Status::internal(format!("vane: storage failure on this member: {error}"))
         }
     }
+}
+
+/// Authenticate with an unknown user, a wrong password, or a user added without one.
+pub fn auth_failed() -> Status {
+    Status::invalid_argument("etcdserver: authentication failed, invalid user ID or password")
+}
+
+/// Authenticate while auth is off (etcd clients then go on without a token).
+pub fn auth_not_enabled() -> Status {
+    Status::failed_precondition("etcdserver: authentication is not enabled")
+}
+
+/// A token that is malformed, forged, expired, from another cluster or from before its
+/// user's password changed; etcd clients authenticate again when they see it.
+pub fn invalid_auth_token() -> Status {
+    Status::unauthenticated("etcdserver: invalid auth token")
 }

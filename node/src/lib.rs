@@ -11,8 +11,10 @@
 //! * [`member`]: member and cluster ids; [`membership`]: membership changes.
 //! * [`lease`]: lease deadlines and expiry, on the leader.
 //! * [`session`]: exactly-once client sessions (`vane.v1.Session` and request tags).
+//! * [`auth`]: etcd's Auth service, tokens, and the permission check every service calls.
 
 pub mod admin;
+pub mod auth;
 pub mod config;
 pub mod entry;
 pub mod errors;

@@ -14,6 +14,7 @@ use vane_proto::etcdserverpb::alarm_request::AlarmAction;
 use vane_proto::etcdserverpb::{AlarmRequest, AlarmType, ResponseHeader};
 use vane_proto::raft::command::Op;
 use vane_proto::raft::{Command, CommandResult, ReadIndexRequest};
+use vane_raft_store::auth::Caller;
 use vane_raft_store::raft::types::Raft;
 use vane_raft_store::{DataDir, StateMachine};
 
@@ -133,18 +134,19 @@ impl Node {
                 member_id: self.member_id,
                 alarm: AlarmType::Nospace as i32,
             };
-            self.propose(Op::Alarm(alarm)).await?;
+            self.propose_as_member(Op::Alarm(alarm)).await?;
         }
         Err(Status::resource_exhausted(
             "etcdserver: mvcc: database space exceeded",
         ))
     }
 
-    /// Proposes `op` and returns its applied result. On a follower the command is
-    /// forwarded to the leader. Retried only where it provably was not proposed (no
-    /// leader yet, or the receiver was not the leader), until the request timeout.
+    /// Proposes `op` for an anonymous client and returns its applied result. On a
+    /// follower the command is forwarded to the leader. Retried only where it provably
+    /// was not proposed (no leader yet, or the receiver was not the leader), until the
+    /// request timeout.
     pub async fn propose(&self, op: Op) -> Result<CommandResult, Status> {
-        self.propose_in(op, None).await
+        self.propose_as(op, None, &Caller::anonymous()).await
     }
 
     /// [`Node::propose`] as request `session` of a client session: a retry whose first
@@ -154,7 +156,26 @@ impl Node {
         op: Op,
         session: Option<SessionTag>,
     ) -> Result<CommandResult, Status> {
-        let result = self.propose_once(op, session.unwrap_or_default()).await;
+        self.propose_as(op, session, &Caller::anonymous()).await
+    }
+
+    /// Proposes `op` on this member's own behalf (a lease's expiry, a quota alarm): apply
+    /// checks no permission, as etcd's internal requests run as root.
+    pub async fn propose_as_member(&self, op: Op) -> Result<CommandResult, Status> {
+        self.propose_as(op, None, &Caller::Member).await
+    }
+
+    /// [`Node::propose_in`] on behalf of `caller`, who travels in the command: apply
+    /// checks `caller`'s permissions at the command's place in the log.
+    pub async fn propose_as(
+        &self,
+        op: Op,
+        session: Option<SessionTag>,
+        caller: &Caller,
+    ) -> Result<CommandResult, Status> {
+        let result = self
+            .propose_once(op, session.unwrap_or_default(), caller)
+            .await;
         match &result {
             Ok(_) => self.metrics.proposals_committed.inc(),
             Err(_) => self.metrics.proposals_failed.inc(),
@@ -162,14 +183,24 @@ impl Node {
         result
     }
 
-    async fn propose_once(&self, op: Op, session: SessionTag) -> Result<CommandResult, Status> {
+    async fn propose_once(
+        &self,
+        op: Op,
+        session: SessionTag,
+        caller: &Caller,
+    ) -> Result<CommandResult, Status> {
+        let (principal, from_member) = match caller {
+            Caller::Member => (String::new(), true),
+            Caller::User(name) => (name.clone(), false),
+        };
         let command = Command {
             session_id: session.session_id,
             sequence: session.sequence,
             acked_below: session.acked_below,
             proposed_at_ms: now_ms(),
+            principal,
+            from_member,
             op: Some(op),
-            ..Default::default()
         };
         let encoded_len = prost::Message::encoded_len(&command);
         if encoded_len > self.config.request_bytes_max {
@@ -239,6 +270,7 @@ impl Node {
     pub async fn propose_as_leader(&self, op: Op) -> Result<CommandResult, Status> {
         self.propose_forwarded(Command {
             proposed_at_ms: now_ms(),
+            from_member: true,
             op: Some(op),
             ..Default::default()
         })

@@ -13,6 +13,7 @@ use futures::TryFutureExt;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use vane_proto::api::session_server::SessionServer;
+use vane_proto::etcdserverpb::auth_server::AuthServer;
 use vane_proto::etcdserverpb::cluster_server::ClusterServer;
 use vane_proto::etcdserverpb::kv_server::KvServer;
 use vane_proto::etcdserverpb::lease_server::LeaseServer;
@@ -24,6 +25,7 @@ use vane_raft_store::raft::log_store::LogStore;
 use vane_raft_store::raft::state_machine::ApplyObserver;
 use vane_raft_store::{DataDir, Limits, StateMachine};
 
+use crate::auth::AuthService;
 use crate::config::{ClusterState, Config, parse_url};
 use crate::etcd::cluster::ClusterService;
 use crate::etcd::kv::KvService;
@@ -214,6 +216,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
                         .max_decoding_message_size(request_max),
                 )
                 .add_service(SessionServer::new(SessionService::new(node.clone())))
+                .add_service(AuthServer::new(AuthService::new(node.clone())))
                 .serve_with_incoming_shutdown(incoming(listener), async move {
                     let _ = stop.wait_for(|s| *s).await;
                 })

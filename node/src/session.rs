@@ -100,6 +100,8 @@ impl Session for SessionService {
         &self,
         request: Request<OpenSessionRequest>,
     ) -> Result<Response<OpenSessionResponse>, Status> {
+        // The session belongs to its caller: while auth is on, no other user may use it.
+        let caller = self.node.caller(request.metadata()).await?;
         let requested = request.into_inner().ttl_ms;
         if requested < 0 {
             return Err(Status::invalid_argument(
@@ -113,7 +115,7 @@ impl Session for SessionService {
         };
         let result = self
             .node
-            .propose(Op::OpenSession(OpenSession { ttl_ms }))
+            .propose_as(Op::OpenSession(OpenSession { ttl_ms }), None, &caller)
             .await?;
         match result.result {
             Some(Outcome::SessionOpened(opened)) => Ok(Response::new(OpenSessionResponse {
@@ -132,10 +134,11 @@ impl Session for SessionService {
         &self,
         request: Request<CloseSessionRequest>,
     ) -> Result<Response<CloseSessionResponse>, Status> {
+        let caller = self.node.caller(request.metadata()).await?;
         let session_id = request.into_inner().session_id;
         let result = self
             .node
-            .propose(Op::CloseSession(CloseSession { session_id }))
+            .propose_as(Op::CloseSession(CloseSession { session_id }), None, &caller)
             .await?;
         match result.result {
             Some(Outcome::SessionClosed(_)) => Ok(Response::new(CloseSessionResponse {})),

@@ -18,6 +18,17 @@ impl fmt::Display for Command {
             Some(Op::OpenSession(_)) => "open_session",
             Some(Op::CloseSession(_)) => "close_session",
             Some(Op::Alarm(_)) => "alarm",
+            Some(Op::AuthEnable(_)) => "auth_enable",
+            Some(Op::AuthDisable(_)) => "auth_disable",
+            Some(Op::AuthUserAdd(_)) => "auth_user_add",
+            Some(Op::AuthUserDelete(_)) => "auth_user_delete",
+            Some(Op::AuthUserChangePassword(_)) => "auth_user_change_password",
+            Some(Op::AuthUserGrantRole(_)) => "auth_user_grant_role",
+            Some(Op::AuthUserRevokeRole(_)) => "auth_user_revoke_role",
+            Some(Op::AuthRoleAdd(_)) => "auth_role_add",
+            Some(Op::AuthRoleDelete(_)) => "auth_role_delete",
+            Some(Op::AuthRoleGrantPermission(_)) => "auth_role_grant_permission",
+            Some(Op::AuthRoleRevokePermission(_)) => "auth_role_revoke_permission",
         };
         write!(
             f,

@@ -38,10 +38,16 @@ pub(crate) enum Cf {
     Sessions,
     /// `session id ++ sequence`: remembered results of a session's requests.
     SessionResults,
+    /// `AuthState`: whether auth is on, the auth revision, the token signing key.
+    Auth,
+    /// Users by name (`StoredUser`: roles and the password's hash).
+    AuthUsers,
+    /// Roles by name (`authpb.Role`: the key ranges they may read or write).
+    AuthRoles,
 }
 
 impl Cf {
-    pub(crate) const ALL: [Cf; 8] = [
+    pub(crate) const ALL: [Cf; 11] = [
         Cf::Meta,
         Cf::Kv,
         Cf::KvHistory,
@@ -50,6 +56,9 @@ impl Cf {
         Cf::LeaseKeys,
         Cf::Sessions,
         Cf::SessionResults,
+        Cf::Auth,
+        Cf::AuthUsers,
+        Cf::AuthRoles,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -62,6 +71,9 @@ impl Cf {
             Cf::LeaseKeys => "lease_keys",
             Cf::Sessions => "sessions",
             Cf::SessionResults => "session_results",
+            Cf::Auth => "auth",
+            Cf::AuthUsers => "auth_users",
+            Cf::AuthRoles => "auth_roles",
         }
     }
 

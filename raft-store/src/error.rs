@@ -58,6 +58,11 @@ pub enum StoreError {
     #[error("{0}")]
     InvalidArgument(String),
 
+    /// A refusal by etcd's auth rules (a permission, a user or role that does or does not
+    /// exist); the message is etcd's.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+
     /// A command from a session the state machine no longer knows.
     #[error(
         "vane: client session {session_id} has expired or was never opened; open a new session and retry"
@@ -112,6 +117,7 @@ impl StoreError {
             StoreError::TooManyOps => Code::TooManyOps,
             StoreError::NoSpace => Code::NoSpace,
             StoreError::InvalidArgument(_) => Code::InvalidArgument,
+            StoreError::Auth(refusal) => refusal.code(),
             StoreError::SessionExpired { .. } => Code::SessionExpired,
             StoreError::SessionSequence(_) => Code::SessionSequence,
             StoreError::Rocks(_)
@@ -138,6 +144,68 @@ impl From<StoreError> for std::io::Error {
         match err {
             StoreError::Io { source, .. } => source,
             other => std::io::Error::other(other.to_string()),
+        }
+    }
+}
+
+/// etcd's auth refusals, with etcd's strings: `clientv3` maps them back to typed errors
+/// (etcdctl's `auth enable` adds the root role when it sees `RootRoleNotExist`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// The caller's roles do not cover what the request touches.
+    #[error("etcdserver: permission denied")]
+    PermissionDenied,
+    /// Auth is on and the request carries no user (no token), or names none.
+    #[error("etcdserver: user name is empty")]
+    UserEmpty,
+    /// AuthEnable before a `root` user exists.
+    #[error("etcdserver: root user does not exist")]
+    RootUserNotExist,
+    /// AuthEnable while the `root` user lacks the `root` role.
+    #[error("etcdserver: root user does not have root role")]
+    RootRoleNotExist,
+    /// UserAdd of a name that is taken.
+    #[error("etcdserver: user name already exists")]
+    UserAlreadyExist,
+    /// A user operation naming an unknown user.
+    #[error("etcdserver: user name not found")]
+    UserNotFound,
+    /// RoleAdd of a name that is taken.
+    #[error("etcdserver: role name already exists")]
+    RoleAlreadyExist,
+    /// A role operation naming an unknown role.
+    #[error("etcdserver: role name not found")]
+    RoleNotFound,
+    /// RoleAdd with an empty name.
+    #[error("etcdserver: role name is empty")]
+    RoleEmpty,
+    /// UserRevokeRole of a role the user does not have.
+    #[error("etcdserver: role is not granted to the user")]
+    RoleNotGranted,
+    /// RoleRevokePermission of a range the role does not hold.
+    #[error("etcdserver: permission is not granted to the role")]
+    PermissionNotGranted,
+    /// While auth is on: deleting `root`, deleting the `root` role, or taking it from `root`.
+    #[error("etcdserver: invalid auth management")]
+    InvalidAuthMgmt,
+}
+
+impl AuthError {
+    /// The code it is recorded under in a `CommandResult`.
+    pub fn code(self) -> Code {
+        match self {
+            AuthError::PermissionDenied => Code::PermissionDenied,
+            AuthError::UserEmpty => Code::UserEmpty,
+            AuthError::RootUserNotExist => Code::RootUserNotExist,
+            AuthError::RootRoleNotExist => Code::RootRoleNotExist,
+            AuthError::UserAlreadyExist => Code::UserAlreadyExist,
+            AuthError::UserNotFound => Code::UserNotFound,
+            AuthError::RoleAlreadyExist => Code::RoleAlreadyExist,
+            AuthError::RoleNotFound => Code::RoleNotFound,
+            AuthError::RoleEmpty => Code::RoleEmpty,
+            AuthError::RoleNotGranted => Code::RoleNotGranted,
+            AuthError::PermissionNotGranted => Code::PermissionNotGranted,
+            AuthError::InvalidAuthMgmt => Code::InvalidAuthMgmt,
         }
     }
 }

@@ -6,10 +6,13 @@
 //! * [`state_machine`]: the state machine — apply, reads, snapshots.
 //! * `mvcc`: the versioned keyspace with etcd's semantics; `lease` and `session`: leases
 //!   and exactly-once client sessions as replicated state.
+//! * [`auth`]: users, roles and permissions as replicated state, and the permission check
+//!   every request path (apply included) goes through.
 //!
 //! Nothing here reads a clock during apply, draws a random number, or touches the
 //! network: every node that applies the same log reaches the same bytes.
 
+pub mod auth;
 pub mod data_dir;
 mod db;
 pub mod error;
@@ -22,7 +25,7 @@ mod session;
 pub mod state_machine;
 
 pub use data_dir::{DataDir, FORMAT_VERSION};
-pub use error::StoreError;
+pub use error::{AuthError, StoreError};
 pub use lease::LEASE_TTL_MAX_SECONDS;
 pub use mvcc::Limits;
 pub use mvcc::events::EventPage;

@@ -43,13 +43,20 @@ fn result_key(id: u64, sequence: u64) -> Vec<u8> {
     id_suffix_key(id, &sequence.to_be_bytes())
 }
 
-/// Opens a session whose id is `log_index`.
-pub(crate) fn open(view: &mut BatchView<'_>, log_index: u64, ttl_ms: i64, now_ms: i64) -> u64 {
+/// Opens a session whose id is `log_index`, owned by `principal`.
+pub(crate) fn open(
+    view: &mut BatchView<'_>,
+    log_index: u64,
+    ttl_ms: i64,
+    now_ms: i64,
+    principal: &str,
+) -> u64 {
     let session = Session {
         id: log_index,
         ttl_ms: ttl_ms.clamp(SESSION_TTL_MIN_MS, SESSION_TTL_MAX_MS),
         last_active_ms: now_ms,
         acked_below: 1,
+        principal: principal.to_string(),
     };
     view.put(Cf::Sessions, &id_key(log_index), session.encode_to_vec());
     log_index

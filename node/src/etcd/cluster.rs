@@ -1,5 +1,6 @@
 //! etcd's Cluster service: the members as Raft's membership knows them, and changes to
-//! them (made by the leader, see `membership`).
+//! them (made by the leader, see `membership`). With auth on, changes need the root
+//! role; listing does not, as in etcd.
 
 use openraft::async_runtime::WatchReceiver;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use vane_proto::raft::membership_change::Change;
 use vane_proto::raft::{AddMember, MembershipChange, UpdateMember};
 use vane_raft_store::raft::convert::membership_to_pb;
 
+use crate::auth::Access;
 use crate::node::Node;
 
 /// Serves the Cluster API of one member.
@@ -87,6 +89,9 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberAddRequest>,
     ) -> Result<Response<MemberAddResponse>, Status> {
+        self.node
+            .authorized_caller(request.metadata(), &[Access::Admin])
+            .await?;
         let request = request.into_inner();
         let (id, members) = self
             .change(Change::Add(AddMember {
@@ -106,6 +111,9 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberRemoveRequest>,
     ) -> Result<Response<MemberRemoveResponse>, Status> {
+        self.node
+            .authorized_caller(request.metadata(), &[Access::Admin])
+            .await?;
         let (_, members) = self.change(Change::Remove(request.into_inner().id)).await?;
         Ok(Response::new(MemberRemoveResponse {
             header: self.header(),
@@ -117,6 +125,9 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberUpdateRequest>,
     ) -> Result<Response<MemberUpdateResponse>, Status> {
+        self.node
+            .authorized_caller(request.metadata(), &[Access::Admin])
+            .await?;
         let request = request.into_inner();
         let (_, members) = self
             .change(Change::Update(UpdateMember {
@@ -144,6 +155,9 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberPromoteRequest>,
     ) -> Result<Response<MemberPromoteResponse>, Status> {
+        self.node
+            .authorized_caller(request.metadata(), &[Access::Admin])
+            .await?;
         let (_, members) = self
             .change(Change::Promote(request.into_inner().id))
             .await?;

@@ -4,6 +4,10 @@
 //! index confirmed by a quorum and for the local apply to reach it, then reads the local
 //! state, so followers serve linearizable reads too. Writes are proposed (forwarded to
 //! the leader from a follower) and answered with the state machine's result.
+//!
+//! With auth on, a Range needs read on its range (checked in the snapshot it reads), a
+//! Put or DeleteRange write, a Txn read on every compare and whatever every operation of
+//! both branches needs, and Compact the root role (see `vane_raft_store::auth`).
 
 use std::sync::Arc;
 
@@ -19,6 +23,9 @@ use vane_raft_store::{
     Limits, check_delete_request, check_put_request, check_range_request, check_txn_request,
 };
 
+use vane_raft_store::auth::accesses_of;
+
+use crate::auth::Caller;
 use crate::errors;
 use crate::node::Node;
 use crate::session::SessionTag;
@@ -34,9 +41,15 @@ impl KvService {
         KvService { node }
     }
 
-    async fn write(&self, op: Op, session: Option<SessionTag>) -> Result<(i64, Outcome), Status> {
+    async fn write(
+        &self,
+        op: Op,
+        session: Option<SessionTag>,
+        caller: &Caller,
+    ) -> Result<(i64, Outcome), Status> {
+        self.node.authorize(caller, &accesses_of(&op)).await?;
         self.node.check_quota(&op).await?;
-        let result = self.node.propose_in(op, session).await?;
+        let result = self.node.propose_as(op, session, caller).await?;
         match result.result {
             Some(Outcome::Error(e)) => Err(errors::from_command(&e)),
             Some(outcome) => Ok((result.revision, outcome)),
@@ -57,8 +70,9 @@ impl Kv for KvService {
         &self,
         request: Request<RangeRequest>,
     ) -> Result<Response<RangeResponse>, Status> {
-        let request = request.into_inner();
+        let (metadata, _, request) = request.into_parts();
         check_range_request(&request).map_err(errors::from_store)?;
+        let caller = self.node.caller(&metadata).await?;
         #[cfg(feature = "planted-bugs")]
         let request = RangeRequest {
             serializable: request.serializable || crate::planted::stale_reads(),
@@ -68,10 +82,11 @@ impl Kv for KvService {
             self.node.linearizable_barrier().await?;
         }
         let state_machine = self.node.state_machine.clone();
-        let mut response = tokio::task::spawn_blocking(move || state_machine.range(&request))
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?
-            .map_err(errors::from_store)?;
+        let mut response =
+            tokio::task::spawn_blocking(move || state_machine.range_as(&caller, &request))
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?
+                .map_err(errors::from_store)?;
         let revision = response.header.as_ref().map_or(0, |h| h.revision);
         response.header = self.node.header(revision);
         Ok(Response::new(response))
@@ -79,9 +94,10 @@ impl Kv for KvService {
 
     async fn put(&self, request: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
         let session = SessionTag::from_metadata(request.metadata())?;
-        let request = request.into_inner();
+        let (metadata, _, request) = request.into_parts();
         check_put_request(&request).map_err(errors::from_store)?;
-        match self.write(Op::Put(request), session).await? {
+        let caller = self.node.caller(&metadata).await?;
+        match self.write(Op::Put(request), session, &caller).await? {
             (revision, Outcome::Put(mut response)) => {
                 response.header = self.node.header(revision);
                 Ok(Response::new(response))
@@ -95,9 +111,13 @@ impl Kv for KvService {
         request: Request<DeleteRangeRequest>,
     ) -> Result<Response<DeleteRangeResponse>, Status> {
         let session = SessionTag::from_metadata(request.metadata())?;
-        let request = request.into_inner();
+        let (metadata, _, request) = request.into_parts();
         check_delete_request(&request).map_err(errors::from_store)?;
-        match self.write(Op::DeleteRange(request), session).await? {
+        let caller = self.node.caller(&metadata).await?;
+        match self
+            .write(Op::DeleteRange(request), session, &caller)
+            .await?
+        {
             (revision, Outcome::DeleteRange(mut response)) => {
                 response.header = self.node.header(revision);
                 Ok(Response::new(response))
@@ -108,9 +128,10 @@ impl Kv for KvService {
 
     async fn txn(&self, request: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
         let session = SessionTag::from_metadata(request.metadata())?;
-        let request = request.into_inner();
+        let (metadata, _, request) = request.into_parts();
         check_txn_request(&request, Limits::default()).map_err(errors::from_store)?;
-        match self.write(Op::Txn(request), session).await? {
+        let caller = self.node.caller(&metadata).await?;
+        match self.write(Op::Txn(request), session, &caller).await? {
             (revision, Outcome::Txn(mut response)) => {
                 response.header = self.node.header(revision);
                 Ok(Response::new(response))
@@ -124,8 +145,9 @@ impl Kv for KvService {
         request: Request<CompactionRequest>,
     ) -> Result<Response<CompactionResponse>, Status> {
         let session = SessionTag::from_metadata(request.metadata())?;
+        let caller = self.node.caller(request.metadata()).await?;
         match self
-            .write(Op::Compaction(request.into_inner()), session)
+            .write(Op::Compaction(request.into_inner()), session, &caller)
             .await?
         {
             (revision, Outcome::Compaction(mut response)) => {

@@ -1,6 +1,10 @@
 //! etcd's Lease service. Grants and revokes go through the log; keep-alives and
 //! time-to-live are answered by the leader (forwarded from a follower), which alone
 //! times leases (see `crate::lease`).
+//!
+//! With auth on, revoking a lease needs write on every key attached to it (it deletes
+//! them), as etcd; a time-to-live that lists the keys needs read on each of them. Grants
+//! and keep-alives need nothing, as in etcd.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -16,6 +20,7 @@ use vane_proto::etcdserverpb::{
 use vane_proto::raft::command::Op;
 use vane_proto::raft::command_result::Result as Outcome;
 
+use crate::auth::Access;
 use crate::errors;
 use crate::node::Node;
 use crate::session::SessionTag;
@@ -118,11 +123,12 @@ impl Lease for LeaseService {
         request: Request<LeaseGrantRequest>,
     ) -> Result<Response<LeaseGrantResponse>, Status> {
         let session = SessionTag::from_metadata(request.metadata())?;
+        let caller = self.node.caller(request.metadata()).await?;
         let mut request = request.into_inner();
         request.ttl = request.ttl.max(self.node.lease_ttl_min_seconds());
         let op = Op::LeaseGrant(request);
         self.node.check_quota(&op).await?;
-        let result = self.node.propose_in(op, session).await?;
+        let result = self.node.propose_as(op, session, &caller).await?;
         match result.result {
             Some(Outcome::LeaseGrant(mut response)) => {
                 if self.node.leader() == Some(self.node.member_id) {
@@ -143,9 +149,14 @@ impl Lease for LeaseService {
         request: Request<LeaseRevokeRequest>,
     ) -> Result<Response<LeaseRevokeResponse>, Status> {
         let session = SessionTag::from_metadata(request.metadata())?;
+        let request_id = request.get_ref().id;
+        let caller = self
+            .node
+            .authorized_caller(request.metadata(), &[Access::WriteLeaseKeys(request_id)])
+            .await?;
         let result = self
             .node
-            .propose_in(Op::LeaseRevoke(request.into_inner()), session)
+            .propose_as(Op::LeaseRevoke(request.into_inner()), session, &caller)
             .await?;
         match result.result {
             Some(Outcome::LeaseRevoke(mut response)) => {
@@ -191,9 +202,17 @@ impl Lease for LeaseService {
         &self,
         request: Request<LeaseTimeToLiveRequest>,
     ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
-        Ok(Response::new(
-            self.node.lease_time_to_live(request.into_inner()).await?,
-        ))
+        let caller = self.node.caller(request.metadata()).await?;
+        let response = self.node.lease_time_to_live(request.into_inner()).await?;
+        // The keys' names are data too: listing them needs read on each (etcd closed the
+        // same gap in 3.4.26).
+        let reads: Vec<Access> = response
+            .keys
+            .iter()
+            .map(|key| Access::read(key, &[]))
+            .collect();
+        self.node.authorize(&caller, &reads).await?;
+        Ok(Response::new(response))
     }
 
     async fn lease_leases(

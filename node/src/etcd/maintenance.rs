@@ -1,4 +1,8 @@
 //! etcd's Maintenance service: status, hashes and defragmentation of one member.
+//!
+//! With auth on, everything but Status and listing alarms needs the root role: hashes,
+//! snapshots and defragmentation as in etcd 3.4, and moving the leader and raising or
+//! clearing alarms too.
 
 use openraft::async_runtime::WatchReceiver;
 use std::sync::Arc;
@@ -18,6 +22,7 @@ use vane_proto::raft::command::Op;
 use vane_proto::raft::command_result::Result as Outcome;
 
 use super::SERVER_VERSION;
+use crate::auth::Access;
 use crate::errors;
 use crate::node::Node;
 
@@ -97,7 +102,7 @@ impl Maintenance for MaintenanceService {
         &self,
         request: Request<AlarmRequest>,
     ) -> Result<Response<AlarmResponse>, Status> {
-        let request = request.into_inner();
+        let (metadata, _, request) = request.into_parts();
         let alarms = match AlarmAction::try_from(request.action) {
             Ok(AlarmAction::Get) => {
                 self.node
@@ -106,15 +111,25 @@ impl Maintenance for MaintenanceService {
                     .map_err(errors::from_store)?
                     .alarms
             }
-            Ok(_) => match self.node.propose(Op::Alarm(request)).await?.result {
-                Some(Outcome::Alarm(response)) => response.alarms,
-                Some(Outcome::Error(e)) => return Err(errors::from_command(&e)),
-                other => {
-                    return Err(Status::internal(format!(
-                        "vane: unexpected result {other:?}"
-                    )));
+            Ok(_) => {
+                let caller = self
+                    .node
+                    .authorized_caller(&metadata, &[Access::Admin])
+                    .await?;
+                let result = self
+                    .node
+                    .propose_as(Op::Alarm(request), None, &caller)
+                    .await?;
+                match result.result {
+                    Some(Outcome::Alarm(response)) => response.alarms,
+                    Some(Outcome::Error(e)) => return Err(errors::from_command(&e)),
+                    other => {
+                        return Err(Status::internal(format!(
+                            "vane: unexpected result {other:?}"
+                        )));
+                    }
                 }
-            },
+            }
             Err(_) => return Err(Status::invalid_argument("etcdserver: unknown alarm action")),
         };
         let revision = self.node.state_machine.applied().revision;
@@ -170,8 +185,11 @@ impl Maintenance for MaintenanceService {
 
     async fn defragment(
         &self,
-        _request: Request<DefragmentRequest>,
+        request: Request<DefragmentRequest>,
     ) -> Result<Response<DefragmentResponse>, Status> {
+        self.node
+            .authorized_caller(request.metadata(), &[Access::Admin])
+            .await?;
         let state_machine = self.node.state_machine.clone();
         tokio::task::spawn_blocking(move || state_machine.compact_storage())
             .await
@@ -183,7 +201,10 @@ impl Maintenance for MaintenanceService {
         }))
     }
 
-    async fn hash(&self, _request: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+    async fn hash(&self, request: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+        self.node
+            .authorized_caller(request.metadata(), &[Access::Admin])
+            .await?;
         let (hash, _, current) = self
             .node
             .state_machine
@@ -199,6 +220,9 @@ impl Maintenance for MaintenanceService {
         &self,
         request: Request<HashKvRequest>,
     ) -> Result<Response<HashKvResponse>, Status> {
+        self.node
+            .authorized_caller(request.metadata(), &[Access::Admin])
+            .await?;
         let revision = request.into_inner().revision;
         let state_machine = self.node.state_machine.clone();
         let (hash, compact_revision, current) =
@@ -219,8 +243,11 @@ impl Maintenance for MaintenanceService {
     /// format (what `vaned` restores), not etcd's bbolt file.
     async fn snapshot(
         &self,
-        _request: Request<SnapshotRequest>,
+        request: Request<SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
+        self.node
+            .authorized_caller(request.metadata(), &[Access::Admin])
+            .await?;
         let path = self
             .node
             .data_dir
@@ -255,6 +282,9 @@ impl Maintenance for MaintenanceService {
         &self,
         request: Request<MoveLeaderRequest>,
     ) -> Result<Response<MoveLeaderResponse>, Status> {
+        self.node
+            .authorized_caller(request.metadata(), &[Access::Admin])
+            .await?;
         let target = request.into_inner().target_id;
         if self.node.leader() != Some(self.node.member_id) {
             return Err(Status::failed_precondition("etcdserver: not leader"));

@@ -53,12 +53,18 @@ impl Watch for WatchService {
         request: Request<Streaming<WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
         let (tx, rx) = tokio::sync::mpsc::channel(WATCH_RESPONSES_QUEUED_MAX);
+        // Each watcher's creation is checked against the stream's token (etcd's rule).
+        let token = request
+            .metadata()
+            .get(crate::auth::TOKEN_METADATA_KEY)
+            .map(|value| value.to_str().map(str::to_owned));
         tokio::spawn(stream::run(
             self.node.clone(),
             self.cache.clone(),
             request.into_inner(),
             tx,
             self.progress_interval,
+            token,
         ));
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),

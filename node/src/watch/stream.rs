@@ -8,6 +8,10 @@
 //! dropped. While a watcher reads from the stored history it is counted as slow; once it
 //! reaches the cached revisions it is back on the live path. Events of one revision always travel in one response, unless the watcher
 //! asked for `fragment` and the response would exceed the size limit.
+//!
+//! With auth on, creating a watcher needs read on its whole range, checked with the
+//! stream's token when the watcher is created; a refusal cancels that watcher with
+//! etcd's reason (the whole gRPC error text, as etcd sends it) and leaves the stream open.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,6 +27,7 @@ use vane_proto::mvccpb::event::EventType;
 use vane_raft_store::StoreError;
 
 use super::cache::{EventCache, Selection};
+use crate::auth::Access;
 use crate::node::Node;
 
 /// Events read per watcher per turn: bounds the memory one turn holds.
@@ -81,13 +86,19 @@ impl Watcher {
     }
 }
 
-/// Runs one Watch stream until the client closes it or the member stops.
+/// The token a stream was opened with: `None` without one, `Some(Err(_))` when its
+/// metadata value is not text.
+pub type StreamToken = Option<Result<String, tonic::metadata::errors::ToStrError>>;
+
+/// Runs one Watch stream until the client closes it or the member stops. `token` is the
+/// one the client opened the stream with.
 pub async fn run(
     node: Arc<Node>,
     cache: EventCache,
     mut inbound: Streaming<WatchRequest>,
     outbound: mpsc::Sender<Result<WatchResponse, Status>>,
     progress_interval: Duration,
+    token: StreamToken,
 ) {
     let mut watchers: BTreeMap<i64, Watcher> = BTreeMap::new();
     let mut next_id: i64 = 0;
@@ -105,7 +116,7 @@ pub async fn run(
             }
             tokio::select! {
                 request = inbound.message() => match request {
-                    Ok(Some(request)) => handle(&node, &cache, request, &mut watchers, &mut next_id, &outbound).await?,
+                    Ok(Some(request)) => handle(&node, &cache, request, &mut watchers, &mut next_id, &outbound, &token).await?,
                     Ok(None) | Err(_) => return Ok(()),
                 },
                 changed = head.changed(), if !behind => {
@@ -140,10 +151,11 @@ async fn handle(
     watchers: &mut BTreeMap<i64, Watcher>,
     next_id: &mut i64,
     outbound: &mpsc::Sender<Result<WatchResponse, Status>>,
+    token: &StreamToken,
 ) -> Result<(), ()> {
     match request.request_union {
         Some(RequestUnion::CreateRequest(create)) => {
-            create_watcher(node, cache, create, watchers, next_id, outbound).await
+            create_watcher(node, cache, create, watchers, next_id, outbound, token).await
         }
         Some(RequestUnion::CancelRequest(cancel)) => {
             if let Some(watcher) = watchers.remove(&cancel.watch_id) {
@@ -188,6 +200,7 @@ async fn create_watcher(
     watchers: &mut BTreeMap<i64, Watcher>,
     next_id: &mut i64,
     outbound: &mpsc::Sender<Result<WatchResponse, Status>>,
+    token: &StreamToken,
 ) -> Result<(), ()> {
     let head = cache.head();
     let refuse = |id: i64, reason: String| WatchResponse {
@@ -204,6 +217,15 @@ async fn create_watcher(
             refuse(-1, "etcdserver: key is not provided".into()),
         )
         .await;
+    }
+    if let Err(status) = may_watch(node, &create, token).await {
+        // etcd puts the whole gRPC error text in the reason, code included.
+        let reason = format!(
+            "rpc error: code = {:?} desc = {}",
+            status.code(),
+            status.message()
+        );
+        return send(outbound, refuse(create.watch_id, reason)).await;
     }
     if watchers.len() >= WATCHERS_PER_STREAM_MAX {
         return send(
@@ -256,6 +278,22 @@ async fn create_watcher(
         },
     )
     .await
+}
+
+/// Refuses a watcher on a range its stream's caller may not read.
+async fn may_watch(
+    node: &Node,
+    create: &WatchCreateRequest,
+    token: &StreamToken,
+) -> Result<(), Status> {
+    let token = match token {
+        None => None,
+        Some(Ok(token)) => Some(token.as_str()),
+        Some(Err(_)) => return Err(crate::errors::invalid_auth_token()),
+    };
+    let caller = node.caller_of_token(token).await?;
+    node.authorize(&caller, &[Access::read(&create.key, &create.range_end)])
+        .await
 }
 
 /// One page for every watcher that is behind the cache's head.

@@ -5,6 +5,10 @@
 //! log reaches the same state and the same results. A command refused by etcd's rules
 //! is rolled back to its savepoint and recorded as an error result: it changes nothing
 //! but its session's memory, so a retry gets the same refusal.
+//!
+//! Permissions are checked here, against the auth state at this point of the log, before
+//! anything else: the member that received a request checks it too, but only this check
+//! is ordered with the auth changes around it.
 
 use vane_proto::etcdserverpb::ResponseHeader;
 use vane_proto::etcdserverpb::alarm_request::AlarmAction;
@@ -16,6 +20,7 @@ use vane_proto::raft::command_result::Result as Outcome;
 use vane_proto::raft::{Command, CommandError, CommandResult, LogId, SessionOpened};
 use vane_proto::storage::StateMachineMeta;
 
+use crate::auth::{self, Caller};
 use crate::db::BatchView;
 use crate::error::{Result, StoreError};
 use crate::lease;
@@ -68,6 +73,11 @@ impl<'db> ApplyBatch<'db> {
 
         let mut session = None;
         if command.session_id != 0 {
+            if let Some(existing) = session::get(&self.view, command.session_id)?
+                && let Err(e) = auth::check_session_owner(&self.view, &existing.principal, command)
+            {
+                return self.refused(e);
+            }
             match session::admit(&mut self.view, command, now_ms) {
                 Ok(Admission::Fresh(after)) => session = Some(after),
                 Ok(Admission::Duplicate(result)) => return Ok(result),
@@ -160,6 +170,16 @@ impl<'db> ApplyBatch<'db> {
 
     fn execute(&mut self, log_index: u64, command: &Command, now_ms: i64) -> Result<CommandResult> {
         let revisions = self.revisions();
+        // The flag first: with auth off (the default) no access list is built at all.
+        if let Some(op) = &command.op
+            && auth::enabled(&self.view)?
+        {
+            auth::check(
+                &self.view,
+                &Caller::of_command(command),
+                &auth::accesses_of(op),
+            )?;
+        }
         // With a NOSPACE alarm raised only what frees space goes through (etcd's capped
         // applier): deletes, compaction, revokes, and txns that put nothing.
         if self.out_of_space() {
@@ -223,13 +243,53 @@ impl<'db> ApplyBatch<'db> {
                 Outcome::LeaseRevoke(response)
             }
             Some(Op::OpenSession(request)) => Outcome::SessionOpened(SessionOpened {
-                session_id: session::open(&mut self.view, log_index, request.ttl_ms, now_ms),
+                session_id: session::open(
+                    &mut self.view,
+                    log_index,
+                    request.ttl_ms,
+                    now_ms,
+                    &command.principal,
+                ),
             }),
             Some(Op::CloseSession(request)) => {
+                if let Some(existing) = session::get(&self.view, request.session_id)? {
+                    auth::check_session_owner(&self.view, &existing.principal, command)?;
+                }
                 session::close(&mut self.view, request.session_id)?;
                 Outcome::SessionClosed(Default::default())
             }
             Some(Op::Alarm(request)) => Outcome::Alarm(self.alarm(request)?),
+            Some(Op::AuthEnable(request)) => {
+                Outcome::AuthChanged(auth::enable(&mut self.view, request)?)
+            }
+            Some(Op::AuthDisable(_)) => Outcome::AuthChanged(auth::disable(&mut self.view)?),
+            Some(Op::AuthUserAdd(request)) => {
+                Outcome::AuthChanged(auth::user_add(&mut self.view, request)?)
+            }
+            Some(Op::AuthUserDelete(request)) => {
+                Outcome::AuthChanged(auth::user_delete(&mut self.view, request)?)
+            }
+            Some(Op::AuthUserChangePassword(request)) => {
+                Outcome::AuthChanged(auth::user_change_password(&mut self.view, request)?)
+            }
+            Some(Op::AuthUserGrantRole(request)) => {
+                Outcome::AuthChanged(auth::user_grant_role(&mut self.view, request)?)
+            }
+            Some(Op::AuthUserRevokeRole(request)) => {
+                Outcome::AuthChanged(auth::user_revoke_role(&mut self.view, request)?)
+            }
+            Some(Op::AuthRoleAdd(request)) => {
+                Outcome::AuthChanged(auth::role_add(&mut self.view, request)?)
+            }
+            Some(Op::AuthRoleDelete(request)) => {
+                Outcome::AuthChanged(auth::role_delete(&mut self.view, request)?)
+            }
+            Some(Op::AuthRoleGrantPermission(request)) => {
+                Outcome::AuthChanged(auth::role_grant_permission(&mut self.view, request)?)
+            }
+            Some(Op::AuthRoleRevokePermission(request)) => {
+                Outcome::AuthChanged(auth::role_revoke_permission(&mut self.view, request)?)
+            }
         };
         Ok(CommandResult {
             revision: self.meta.revision,

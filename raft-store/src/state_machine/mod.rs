@@ -17,12 +17,16 @@ use std::sync::{Arc, Mutex, RwLock};
 use prost::Message;
 use rocksdb::DB;
 use tokio::sync::watch;
+use vane_proto::authpb::Role;
 use vane_proto::etcdserverpb::{RangeRequest, RangeResponse};
 use vane_proto::raft::{Command, CommandResult, LogId, Membership, StoredMembership};
-use vane_proto::storage::{Lease, Session, SnapshotHeader, StateMachineMeta};
+use vane_proto::storage::{
+    AuthState, Lease, Session, SnapshotHeader, StateMachineMeta, StoredUser,
+};
 
 use self::apply::ApplyBatch;
 use self::snapshot::SnapshotFile;
+use crate::auth::{self, Access, Caller};
 use crate::data_dir::{DataDir, FORMAT_VERSION, sync_dir};
 use crate::db::{BatchView, Cf, Reader, SnapshotReader, open_state_machine_db};
 use crate::error::{Result, StoreError};
@@ -166,6 +170,65 @@ impl StateMachine {
         let reader = SnapshotReader::new(&db);
         let meta = read_meta(&reader)?;
         range::range(&reader, request, revisions_of(&meta))
+    }
+
+    /// Serves a Range for `caller`: the read permission is checked and the keys read in
+    /// one snapshot, so no auth change can fall between the two.
+    pub fn range_as(&self, caller: &Caller, request: &RangeRequest) -> Result<RangeResponse> {
+        crate::mvcc::txn::check_range_request(request)?;
+        let db = self.db();
+        let reader = SnapshotReader::new(&db);
+        auth::check(
+            &reader,
+            caller,
+            &[Access::read(&request.key, &request.range_end)],
+        )?;
+        let meta = read_meta(&reader)?;
+        range::range(&reader, request, revisions_of(&meta))
+    }
+
+    /// Refuses unless `caller` may do everything in `accesses` in the applied state
+    /// (anything goes while auth is off): what a member checks before proposing, and
+    /// before serving what is not a Range.
+    pub fn check_access(&self, caller: &Caller, accesses: &[Access]) -> Result<()> {
+        let db = self.db();
+        auth::check(&SnapshotReader::new(&db), caller, accesses)
+    }
+
+    /// Whether auth is on, its revision and the token signing key.
+    pub fn auth_state(&self) -> Result<AuthState> {
+        let db = self.db();
+        auth::state(&SnapshotReader::new(&db))
+    }
+
+    /// The user named `name`, if any.
+    pub fn auth_user(&self, name: &str) -> Result<Option<StoredUser>> {
+        let db = self.db();
+        auth::user(&SnapshotReader::new(&db), name)
+    }
+
+    /// Every user, by name.
+    pub fn auth_users(&self) -> Result<Vec<StoredUser>> {
+        let db = self.db();
+        auth::users(&SnapshotReader::new(&db))
+    }
+
+    /// The role named `name`, if any.
+    pub fn auth_role(&self, name: &str) -> Result<Option<Role>> {
+        let db = self.db();
+        auth::role(&SnapshotReader::new(&db), name)
+    }
+
+    /// Every role, by name.
+    pub fn auth_roles(&self) -> Result<Vec<Role>> {
+        let db = self.db();
+        auth::roles(&SnapshotReader::new(&db))
+    }
+
+    /// Whether user `user` holds role `role`.
+    pub fn auth_user_has_role(&self, user: &str, role: &str) -> Result<bool> {
+        let db = self.db();
+        auth::has_role(&SnapshotReader::new(&db), user, role)
     }
 
     /// The current and compacted revisions.
