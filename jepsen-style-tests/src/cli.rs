@@ -75,6 +75,10 @@ struct RunArgs {
     /// Client processes per node.
     #[arg(long, default_value_t = 2)]
     clients_per_node: usize,
+    /// Keep the nodes' data directories after a run that went as expected (they are
+    /// always kept after one that did not).
+    #[arg(long)]
+    keep_data: bool,
 }
 
 #[derive(Debug, Args)]
@@ -158,6 +162,7 @@ fn run_config(arguments: RunArgs) -> Result<RunConfig, JepsenError> {
         expect_violation: arguments.expect_violation,
         election_timeout_ms: arguments.election_timeout_ms,
         clients_per_node: arguments.clients_per_node,
+        keep_data: arguments.keep_data,
     };
     config.validate()?;
     Ok(config)

@@ -6,7 +6,7 @@
 //! it), `history.jsonl`, `verdicts.json`, `timeline.html`, `leaders.jsonl`,
 //! `recovery.json` (crashes, and whether the final heal brought every node back), for the
 //! watch workload `watchers.jsonl` and `revisions.jsonl`, and `nodes/` with every
-//! node's data directory and log.
+//! node's log and, unless the run went as expected, its data directory.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -221,6 +221,9 @@ pub async fn run(config: &RunConfig) -> Result<RunSummary, JepsenError> {
     } else {
         verdicts.outcome == Outcome::Valid
     };
+    if as_expected && !config.keep_data {
+        remove_data_directories(&out.join("nodes"));
+    }
     let line = summary_line(
         config,
         &verdicts,
@@ -245,6 +248,19 @@ async fn run_workload(
         WorkloadKind::Append => workload::append::run(context).await,
         WorkloadKind::Watch => workload::watch::run(context).await,
         WorkloadKind::Lease => workload::lease::run(context).await,
+    }
+}
+
+/// Deletes the nodes' data directories (RocksDB, hundreds of megabytes per run) and keeps
+/// their logs: a run that went as expected is fully described by its history and logs.
+fn remove_data_directories(nodes_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(nodes_dir) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 

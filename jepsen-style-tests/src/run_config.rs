@@ -195,6 +195,10 @@ pub struct RunConfig {
     pub election_timeout_ms: u64,
     /// Client processes per node.
     pub clients_per_node: usize,
+    /// Keep the nodes' data directories even when the run went as expected (they are
+    /// always kept when it did not, for diagnosis; logs are always kept).
+    #[serde(default)]
+    pub keep_data: bool,
 }
 
 impl RunConfig {
@@ -268,6 +272,9 @@ impl RunConfig {
         if self.expect_violation {
             arguments.push("--expect-violation".to_string());
         }
+        if self.keep_data {
+            arguments.push("--keep-data".to_string());
+        }
         arguments
     }
 }
@@ -310,6 +317,7 @@ mod tests {
             expect_violation: false,
             election_timeout_ms: 1000,
             clients_per_node: 2,
+            keep_data: false,
         };
         assert!(config.validate().is_ok());
         assert!(

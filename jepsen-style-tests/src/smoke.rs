@@ -64,6 +64,7 @@ pub fn smoke_plan(options: &SmokeOptions) -> Vec<RunConfig> {
         expect_violation: false,
         election_timeout_ms: 1000,
         clients_per_node: 2,
+        keep_data: false,
     };
     let mut plan: Vec<RunConfig> = mixes
         .into_iter()

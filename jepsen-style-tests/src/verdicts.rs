@@ -312,6 +312,23 @@ fn watch(
             detail: serde_json::Value::Null,
         });
     }
+    let delivered: usize = watchers
+        .iter()
+        .flat_map(|watcher| &watcher.sessions)
+        .flat_map(|session| &session.responses)
+        .map(|response| response.events.len())
+        .sum();
+    if revisions.is_empty() && delivered > 0 {
+        // Without the store's history every delivered event would look invented.
+        return Ok(CheckerVerdict {
+            checker: "watch".to_string(),
+            outcome: Outcome::Unknown,
+            summary: format!(
+                "{delivered} events delivered but the store's history could not be read back to check them"
+            ),
+            detail: serde_json::Value::Null,
+        });
+    }
     let report = check_watches(revisions, watchers)?;
     let outcome = if report.is_valid() {
         Outcome::Valid
@@ -413,6 +430,45 @@ mod tests {
             recovery: None,
         };
         let verdicts = judge(WorkloadKind::Set, evidence, Vec::new()).unwrap();
+        assert_eq!(verdicts.outcome, Outcome::Unknown);
+    }
+
+    #[test]
+    fn delivered_events_without_the_stores_history_are_unknown_not_invented() {
+        use crate::checker::watch::{
+            EventKind, KeyRange, WatchEvent, WatchResponseRecord, WatchSession,
+        };
+        let watchers = [WatcherLog {
+            watcher: "w0".to_string(),
+            sessions: vec![WatchSession {
+                start_revision: 2,
+                range: KeyRange::Prefix {
+                    prefix: "watch/".to_string(),
+                },
+                responses: vec![WatchResponseRecord {
+                    watch_id: 0,
+                    header_revision: 2,
+                    created: false,
+                    canceled: false,
+                    compact_revision: 0,
+                    fragment: false,
+                    events: vec![WatchEvent {
+                        key: "watch/1".to_string(),
+                        kind: EventKind::Put,
+                        value: Some("1".to_string()),
+                        mod_revision: 2,
+                    }],
+                    time_ns: 0,
+                }],
+            }],
+        }];
+        let evidence = Evidence {
+            records: &[],
+            watchers: &watchers,
+            revisions: &[],
+            recovery: None,
+        };
+        let verdicts = judge(WorkloadKind::Watch, evidence, Vec::new()).unwrap();
         assert_eq!(verdicts.outcome, Outcome::Unknown);
     }
 
