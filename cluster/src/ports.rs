@@ -1,6 +1,8 @@
 //! Choosing the three loopback ports of a member: predictable ones from a base port, or
-//! free ones the operating system picks. Free ports are held open until all of a
-//! member's ports are chosen, so that one member never gets the same port twice.
+//! free ones below the kernel's ephemeral range (where outgoing connections could take
+//! them before the member binds them). Free ports are held open until all of a member's
+//! ports are chosen, and never handed out twice by one process, so parallel clusters do
+//! not collide.
 
 use std::net::TcpListener;
 
@@ -57,27 +59,69 @@ fn ports_from_base(base: u16, number: u32) -> Result<MemberPorts> {
     Ok(ports)
 }
 
+/// Lowest port tried for a free one.
+const FREE_PORT_MIN: u16 = 10_000;
+/// Candidates tried before giving up.
+const FREE_PORT_ATTEMPTS: usize = 256;
+
+/// Ports handed out by this process, never handed out twice: several clusters started at
+/// once (parallel tests) must not be given the same free port.
+static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+
+/// The first port of the kernel's ephemeral range: ports from there on are what outgoing
+/// connections (the members' own, among others) take, so a port chosen there can be
+/// gone by the time the member binds it.
+fn ephemeral_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
+}
+
+/// A pseudo-random sequence seeded from the clock and the process id; good enough to
+/// spread candidates, not for anything secret.
+fn candidates() -> impl Iterator<Item = u16> {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+        ^ (u64::from(std::process::id()) << 32);
+    let top = ephemeral_start().max(FREE_PORT_MIN + 1000);
+    let span = u64::from(top - FREE_PORT_MIN);
+    let mut state = seed | 1;
+    std::iter::repeat_with(move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        FREE_PORT_MIN + (state % span) as u16
+    })
+}
+
 fn free_ports(taken: &[u16]) -> Result<MemberPorts> {
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
     // Holding every listener until the end keeps the three ports distinct.
     let mut held = Vec::new();
     let mut chosen = Vec::new();
-    while chosen.len() < 3 {
-        let listener = TcpListener::bind(("127.0.0.1", 0))
-            .map_err(|source| ClusterError::NoFreePort { source })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| ClusterError::NoFreePort { source })?
-            .port();
-        if !taken.contains(&port) {
-            chosen.push(port);
+    for port in candidates().take(FREE_PORT_ATTEMPTS) {
+        if chosen.len() == 3 {
+            break;
         }
-        held.push(listener);
-        if held.len() > 64 {
-            return Err(ClusterError::NoFreePort {
-                source: std::io::Error::other("the system keeps returning ports already in use"),
-            });
+        if taken.contains(&port) || handed_out.contains(&port) || chosen.contains(&port) {
+            continue;
+        }
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+            chosen.push(port);
+            held.push(listener);
         }
     }
+    if chosen.len() < 3 {
+        return Err(ClusterError::NoFreePort {
+            source: std::io::Error::other(format!(
+                "no three free ports found among {FREE_PORT_ATTEMPTS} tried below {}",
+                ephemeral_start()
+            )),
+        });
+    }
+    handed_out.extend(&chosen);
     Ok(MemberPorts {
         client: chosen[0],
         peer: chosen[1],
