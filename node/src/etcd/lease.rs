@@ -62,7 +62,7 @@ impl Node {
         request: LeaseTimeToLiveRequest,
     ) -> Result<LeaseTimeToLiveResponse, Status> {
         self.on_leader(
-            || async { self.lease_time_to_live_as_leader(&request) },
+            || self.lease_time_to_live_as_leader(&request),
             |mut client| async move { Ok(client.lease_time_to_live(request).await?.into_inner()) },
         )
         .await
@@ -70,10 +70,18 @@ impl Node {
 
     /// On the leader: lease `id`'s remaining and granted TTL (and keys when asked); TTL
     /// -1 when the lease does not exist, as etcd answers.
-    pub fn lease_time_to_live_as_leader(
+    ///
+    /// Leadership is confirmed with a quorum, and the local apply brought up to it, before
+    /// answering: a deposed leader that has not noticed yet (just healed from a partition)
+    /// would otherwise report leases granted since by the real leader as gone.
+    pub async fn lease_time_to_live_as_leader(
         &self,
         request: &LeaseTimeToLiveRequest,
     ) -> Result<LeaseTimeToLiveResponse, Status> {
+        if self.leader() != Some(self.member_id) {
+            return Err(errors::not_leader());
+        }
+        self.linearizable_barrier().await?;
         if self.leader() != Some(self.member_id) {
             return Err(errors::not_leader());
         }

@@ -266,7 +266,8 @@ impl RaftPeer for PeerService {
     ) -> Result<Response<vane_proto::etcdserverpb::LeaseTimeToLiveResponse>, Status> {
         Ok(Response::new(
             self.node
-                .lease_time_to_live_as_leader(&request.into_inner())?,
+                .lease_time_to_live_as_leader(&request.into_inner())
+                .await?,
         ))
     }
 }
