@@ -5,62 +5,10 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use common::{Cluster, free_port};
-
-struct Etcd {
-    process: Child,
-    endpoint: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
-}
-
-fn start_etcd() -> Etcd {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let client = format!("http://127.0.0.1:{}", free_port());
-    let peer = format!("http://127.0.0.1:{}", free_port());
-    let process = Command::new("etcd")
-        .args([
-            "--name",
-            "etcd",
-            "--data-dir",
-            dir.path().join("data").to_str().expect("utf-8"),
-            "--listen-client-urls",
-            &client,
-            "--advertise-client-urls",
-            &client,
-            "--listen-peer-urls",
-            &peer,
-            "--initial-advertise-peer-urls",
-            &peer,
-            "--initial-cluster",
-            &format!("etcd={peer}"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("etcd 3.4 is installed by `make setup` (Debian package etcd-server)");
-    let endpoint = client.trim_start_matches("http://").to_string();
-    let etcd = Etcd {
-        process,
-        endpoint,
-        _dir: dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while etcdctl(&etcd.endpoint, &["endpoint", "health"], None).0 != 0 {
-        assert!(Instant::now() < deadline, "etcd did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    etcd
-}
+use common::{Cluster, start_etcd};
 
 /// Runs etcdctl (bounded by `timeout`, for `watch`) and returns (exit code, stdout, the
 /// `Error:` lines of stderr and the reason a watch was canceled with).

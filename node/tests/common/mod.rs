@@ -278,3 +278,67 @@ pub async fn get(kv: &mut KvClient<Channel>, key: &str, serializable: bool) -> O
         .first()
         .map(|kv| String::from_utf8_lossy(&kv.value).into_owned())
 }
+
+/// A single-node etcd 3.4 (Debian's etcd-server) on free loopback ports, for comparing
+/// etcdctl's output against Vane's; killed when dropped.
+pub struct Etcd {
+    process: Child,
+    /// `host:port` of its client URL, the form etcdctl wants.
+    pub endpoint: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// Starts etcd and waits until `etcdctl endpoint health` succeeds.
+pub fn start_etcd() -> Etcd {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let client = format!("http://127.0.0.1:{}", free_port());
+    let peer = format!("http://127.0.0.1:{}", free_port());
+    let process = Command::new("etcd")
+        .args([
+            "--name",
+            "etcd",
+            "--data-dir",
+            dir.path().join("data").to_str().expect("utf-8"),
+            "--listen-client-urls",
+            &client,
+            "--advertise-client-urls",
+            &client,
+            "--listen-peer-urls",
+            &peer,
+            "--initial-advertise-peer-urls",
+            &peer,
+            "--initial-cluster",
+            &format!("etcd={peer}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("etcd 3.4 is installed by `make setup` (Debian package etcd-server)");
+    let endpoint = client.trim_start_matches("http://").to_string();
+    let etcd = Etcd {
+        process,
+        endpoint,
+        _dir: dir,
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={}", etcd.endpoint))
+        .args(["endpoint", "health"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        assert!(Instant::now() < deadline, "etcd did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    etcd
+}
