@@ -176,16 +176,22 @@ impl Client {
         }
     }
 
-    /// Closes the exactly-once session, if one is open, so the cluster forgets it now
+    /// Closes the exactly-once sessions, if any are open, so the cluster forgets them now
     /// rather than after `session_ttl`. Writes after this open a new one. Call it before
     /// dropping the last clone of a client that wrote.
     pub async fn close(&self) -> Result<(), Error> {
         let _opening = self.inner.sessions.opening.lock().await;
-        let Some(session_id) = self.inner.sessions.take() else {
-            return Ok(());
-        };
         let deadline = self.inner.deadline();
-        self.inner
+        for session_id in self.inner.sessions.take_all() {
+            self.inner.close_session(session_id, deadline).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Inner {
+    async fn close_session(&self, session_id: u64, deadline: Instant) -> Result<(), Error> {
+        let closed = self
             .call(
                 "close session",
                 Route::Write,
@@ -199,8 +205,30 @@ impl Client {
                         .map(|r| r.into_inner())
                 },
             )
-            .await
-            .map(|_| ())
+            .await;
+        match closed {
+            // Already forgotten (expired, or a retried close): nothing left to do.
+            Ok(_) | Err(Error::SessionExpired { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Closes the sessions whose last straggler returned, in the background: the write
+    /// that notices does not wait, and a close that fails leaves the session to expire.
+    fn close_drained_sessions(self: &Arc<Self>) {
+        let drained = self.sessions.take_drained();
+        if drained.is_empty() {
+            return;
+        }
+        let inner = Arc::clone(self);
+        tokio::spawn(async move {
+            let deadline = inner.deadline();
+            for session_id in drained {
+                if let Err(e) = inner.close_session(session_id, deadline).await {
+                    tracing::debug!(session = session_id, error = %e, "closing a drained session failed; it will expire");
+                }
+            }
+        });
     }
 }
 
@@ -444,7 +472,7 @@ impl Inner {
     /// attempt may have been applied in the old one: then the caller is told the outcome
     /// is unknown rather than risk a duplicate.
     pub(crate) async fn write<T, F, Fut>(
-        &self,
+        self: &Arc<Self>,
         what: &'static str,
         deadline: Instant,
         mut attempt: F,
@@ -466,6 +494,7 @@ impl Inner {
                 )
                 .await;
         }
+        self.close_drained_sessions();
         loop {
             let ticket = match self.sessions.admit() {
                 Admission::Ticket(ticket) => ticket,

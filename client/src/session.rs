@@ -8,6 +8,12 @@
 //! `acked_below` is the lowest number still in flight. A ticket leaves the in-flight set
 //! when it is dropped, that is when its call returned or was abandoned; an abandoned write
 //! is never sent again, so forgetting its answer is safe.
+//!
+//! The server keeps at most a window of numbers past `acked_below` (4,096), so one write
+//! stuck in retries while the others go on would eventually have every new write refused.
+//! When the numbers handed out run [`SESSION_WINDOW`] past the oldest write in flight, the
+//! client leaves that session to its stragglers and opens another for new writes; a
+//! session whose last straggler returned is closed.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -21,6 +27,10 @@ pub const SEQUENCE_HEADER: &str = "vane-sequence";
 /// Metadata key carrying the lowest number whose answer the client has not delivered.
 pub const ACKED_BELOW_HEADER: &str = "vane-acked-below";
 
+/// How far past the oldest write in flight a session numbers new writes before the
+/// client opens another: a quarter of the server's bound, so a session never reaches it.
+pub(crate) const SESSION_WINDOW: u64 = 1024;
+
 struct OpenSession {
     id: u64,
     next_sequence: u64,
@@ -28,9 +38,32 @@ struct OpenSession {
     in_flight: BTreeSet<u64>,
 }
 
+impl OpenSession {
+    /// The `acked_below` an attempt of write `sequence` sends: the oldest write in flight.
+    fn acked_below(&self, sequence: u64) -> u64 {
+        self.in_flight
+            .first()
+            .copied()
+            .unwrap_or(sequence)
+            .min(sequence)
+    }
+
+    /// Whether new writes should go to a fresh session: the oldest write in flight is a
+    /// whole window behind.
+    fn window_full(&self) -> bool {
+        self.in_flight
+            .first()
+            .is_some_and(|oldest| self.next_sequence - oldest >= SESSION_WINDOW)
+    }
+}
+
 #[derive(Default)]
 struct SessionState {
     current: Option<OpenSession>,
+    /// Sessions replaced because their window filled, kept until their last write returns.
+    draining: Vec<OpenSession>,
+    /// Drained sessions the server may forget now; the next write closes them.
+    drained: Vec<u64>,
     /// The server has no Session service (an etcd, an old vaned): write without one.
     unsupported: bool,
 }
@@ -65,6 +98,12 @@ impl Sessions {
         let mut state = self.state();
         if state.unsupported {
             return Admission::Unsupported;
+        }
+        if state.current.as_ref().is_some_and(OpenSession::window_full)
+            && let Some(full) = state.current.take()
+        {
+            state.draining.push(full);
+            return Admission::NeedsSession;
         }
         let Some(open) = state.current.as_mut() else {
             return Admission::NeedsSession;
@@ -105,11 +144,22 @@ impl Sessions {
         if state.current.as_ref().is_some_and(|s| s.id == id) {
             state.current = None;
         }
+        state.draining.retain(|s| s.id != id);
     }
 
-    /// Takes the open session away (to close it), leaving none.
-    pub(crate) fn take(&self) -> Option<u64> {
-        self.state().current.take().map(|s| s.id)
+    /// Takes every session away (to close them), leaving none: the open one and those
+    /// still draining, whose stragglers will then be refused rather than applied twice.
+    pub(crate) fn take_all(&self) -> Vec<u64> {
+        let mut state = self.state();
+        let mut ids: Vec<u64> = state.current.take().map(|s| s.id).into_iter().collect();
+        ids.extend(state.draining.drain(..).map(|s| s.id));
+        ids.append(&mut state.drained);
+        ids
+    }
+
+    /// Drained sessions to close now.
+    pub(crate) fn take_drained(&self) -> Vec<u64> {
+        std::mem::take(&mut self.state().drained)
     }
 
     /// Remembers that the cluster offers no sessions.
@@ -136,15 +186,12 @@ impl Ticket<'_> {
     pub(crate) fn metadata(&self) -> MetadataMap {
         let acked_below = {
             let state = self.sessions.state();
-            match &state.current {
-                Some(open) if open.id == self.session_id => open
-                    .in_flight
-                    .first()
-                    .copied()
-                    .unwrap_or(self.sequence)
-                    .min(self.sequence),
-                _ => self.sequence,
-            }
+            state
+                .current
+                .iter()
+                .chain(&state.draining)
+                .find(|open| open.id == self.session_id)
+                .map_or(self.sequence, |open| open.acked_below(self.sequence))
         };
         let mut metadata = MetadataMap::new();
         metadata.insert(SESSION_HEADER, MetadataValue::from(self.session_id));
@@ -161,6 +208,19 @@ impl Drop for Ticket<'_> {
             && open.id == self.session_id
         {
             open.in_flight.remove(&self.sequence);
+            return;
+        }
+        let Some(at) = state
+            .draining
+            .iter()
+            .position(|open| open.id == self.session_id)
+        else {
+            return;
+        };
+        state.draining[at].in_flight.remove(&self.sequence);
+        if state.draining[at].in_flight.is_empty() {
+            let done = state.draining.swap_remove(at);
+            state.drained.push(done.id);
         }
     }
 }
@@ -227,5 +287,37 @@ mod tests {
         drop(fresh);
         sessions.mark_unsupported();
         assert!(matches!(sessions.admit(), Admission::Unsupported));
+    }
+
+    #[test]
+    fn a_straggler_moves_new_writes_to_a_fresh_session_and_keeps_its_own() {
+        let sessions = Sessions::default();
+        sessions.install(3);
+        let straggler = ticket(&sessions);
+        for _ in 1..SESSION_WINDOW {
+            drop(ticket(&sessions));
+        }
+        assert!(
+            matches!(sessions.admit(), Admission::NeedsSession),
+            "a whole window past the straggler, new writes need another session"
+        );
+        sessions.install(11);
+        let fresh = ticket(&sessions);
+        assert_eq!((fresh.session_id, fresh.sequence), (11, 1));
+        assert_eq!(
+            header(&straggler.metadata(), ACKED_BELOW_HEADER),
+            1,
+            "the straggler's retries still keep its own answer"
+        );
+        assert!(sessions.take_drained().is_empty());
+        drop(straggler);
+        assert_eq!(
+            sessions.take_drained(),
+            vec![3],
+            "then its session is closed"
+        );
+        assert!(sessions.take_drained().is_empty());
+        drop(fresh);
+        assert_eq!(sessions.take_all(), vec![11]);
     }
 }

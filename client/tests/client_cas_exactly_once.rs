@@ -44,7 +44,8 @@ impl Observed {
     fn summary(&self) -> String {
         format!(
             "{} leader kill(s) in {:.1} s: {} increments acknowledged, counter {}, {} attempts \
-             failed ({} timed out), {} writes retried after an unknown outcome, {} failures",
+             failed ({} timed out), {} writes retried after an unknown outcome, {} sessions \
+             opened, {} failures",
             self.leader_kills,
             self.elapsed.as_secs_f64(),
             self.acknowledged,
@@ -52,6 +53,7 @@ impl Observed {
             self.stats.attempts_failed,
             self.stats.attempts_timed_out,
             self.stats.writes_retried_after_unknown_outcome,
+            self.stats.sessions_opened,
             self.failures.len()
         )
     }
@@ -153,11 +155,13 @@ async fn cas_increments_are_applied_exactly_once_across_leader_kills() {
         .await;
     let observed = run_counter_workload(&mut cluster, &client, 4).await;
     eprintln!("sessions on: {}", observed.summary());
+    // The members' logs first, the failures last: a CI excerpt shows the end.
     assert!(
         observed.failures.is_empty(),
-        "every call ends with a known outcome: {:?}\n{}",
-        observed.failures,
-        cluster.logs_tail()
+        "{}\nevery call must end with a known outcome; {} did not, the first: {:?}",
+        cluster.logs_tail(),
+        observed.failures.len(),
+        &observed.failures[..observed.failures.len().min(5)]
     );
     assert!(observed.acknowledged > 0, "the workload made progress");
     assert!(

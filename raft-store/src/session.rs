@@ -6,6 +6,8 @@
 //! the remembered result instead of applying it again. A session is identified by the
 //! log index of the entry that opened it and expires after `ttl_ms` of log time without
 //! a request; a request from an expired session is refused, never applied a second time.
+//! Sessions whose clients went away without closing them are forgotten when another
+//! session opens, so a crashed client's results do not stay on disk for good.
 
 use prost::Message;
 use vane_proto::raft::{Command, CommandResult};
@@ -43,14 +45,30 @@ fn result_key(id: u64, sequence: u64) -> Vec<u8> {
     id_suffix_key(id, &sequence.to_be_bytes())
 }
 
-/// Opens a session whose id is `log_index`, owned by `principal`.
+/// Most expired sessions one open forgets, bounding the work of one apply; opens are
+/// rare next to writes, and each one sweeps again.
+const EXPIRED_SWEEP_MAX: usize = 64;
+
+/// Opens a session whose id is `log_index`, owned by `principal`, after forgetting up to
+/// [`EXPIRED_SWEEP_MAX`] sessions that expired by log time `now_ms`.
 pub(crate) fn open(
     view: &mut BatchView<'_>,
     log_index: u64,
     ttl_ms: i64,
     now_ms: i64,
     principal: &str,
-) -> u64 {
+) -> Result<u64> {
+    let mut expired = Vec::new();
+    view.scan(Cf::Sessions, &[], None, &mut |_, value| {
+        let session = Session::decode(value).map_err(|e| StoreError::decode("session", e))?;
+        if session.last_active_ms.saturating_add(session.ttl_ms) < now_ms {
+            expired.push(session.id);
+        }
+        Ok(expired.len() < EXPIRED_SWEEP_MAX)
+    })?;
+    for id in expired {
+        close(view, id)?;
+    }
     let session = Session {
         id: log_index,
         ttl_ms: ttl_ms.clamp(SESSION_TTL_MIN_MS, SESSION_TTL_MAX_MS),
@@ -59,7 +77,7 @@ pub(crate) fn open(
         principal: principal.to_string(),
     };
     view.put(Cf::Sessions, &id_key(log_index), session.encode_to_vec());
-    log_index
+    Ok(log_index)
 }
 
 /// Forgets a session and everything it remembered.

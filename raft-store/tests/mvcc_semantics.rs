@@ -901,6 +901,49 @@ fn an_expired_session_is_refused_in_log_time() {
 }
 
 #[test]
+fn sessions_left_to_expire_are_forgotten_when_another_opens() {
+    let mut s = Store::new();
+    let open = |s: &mut Store, ttl_ms: i64, at_ms: i64| match s
+        .apply_command(Command {
+            proposed_at_ms: at_ms,
+            op: Some(Op::OpenSession(OpenSession { ttl_ms })),
+            ..Default::default()
+        })
+        .result
+    {
+        Some(Outcome::SessionOpened(o)) => o.session_id,
+        other => panic!("{other:?}"),
+    };
+    let abandoned = open(&mut s, 2_000, 10_000);
+    let lasting = open(&mut s, 60_000, 10_000);
+    let remembered = s.apply_command(Command {
+        session_id: abandoned,
+        sequence: 1,
+        acked_below: 1,
+        proposed_at_ms: 10_500,
+        op: Some(Op::Put(PutRequest {
+            key: "k".into(),
+            value: "v".into(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    });
+    assert!(matches!(remembered.result, Some(Outcome::Put(_))));
+    open(&mut s, 2_000, 11_000);
+    assert!(
+        s.sm.session(abandoned).unwrap().is_some(),
+        "not expired yet at 11 s"
+    );
+    let later = open(&mut s, 2_000, 20_000);
+    assert!(
+        s.sm.session(abandoned).unwrap().is_none(),
+        "idle past its TTL in log time, it is forgotten with its results"
+    );
+    assert!(s.sm.session(lasting).unwrap().is_some());
+    assert!(s.sm.session(later).unwrap().is_some());
+}
+
+#[test]
 fn the_same_log_gives_the_same_state_and_hash() {
     let run = || {
         let mut s = Store::new();

@@ -249,7 +249,7 @@ impl<'db> ApplyBatch<'db> {
                     request.ttl_ms,
                     now_ms,
                     &command.principal,
-                ),
+                )?,
             }),
             Some(Op::CloseSession(request)) => {
                 if let Some(existing) = session::get(&self.view, request.session_id)? {
