@@ -42,6 +42,21 @@ impl LeaseDeadlines {
         self.map().insert(id, Instant::now() + ttl);
     }
 
+    /// [`LeaseDeadlines::renew`], unless `id`'s deadline has already passed: then its
+    /// revoke is due or on its way through the log, and a renewal now would promise a TTL
+    /// that the revoke is about to cut short. Returns whether it renewed. As etcd's
+    /// lessor does, an expired lease is not brought back by a late keep-alive.
+    pub fn renew_unless_expired(&self, id: i64, ttl_seconds: i64) -> bool {
+        let ttl = Duration::from_secs(ttl_seconds.max(0) as u64);
+        let now = Instant::now();
+        let mut deadlines = self.map();
+        if deadlines.get(&id).is_some_and(|deadline| *deadline <= now) {
+            return false;
+        }
+        deadlines.insert(id, now + ttl);
+        true
+    }
+
     /// Seconds `id` has left, if this member is timing it.
     pub fn remaining_seconds(&self, id: i64) -> Option<i64> {
         self.map().get(&id).map(|deadline| {
@@ -70,17 +85,26 @@ impl Node {
             return Err(crate::errors::not_leader());
         }
         self.leader_read_index().await?;
-        match self
-            .state_machine
-            .lease(id)
-            .map_err(crate::errors::from_store)?
+        let stored = |node: &Node| {
+            node.state_machine
+                .lease(id)
+                .map_err(crate::errors::from_store)
+        };
+        let Some(lease) = stored(self)? else {
+            return Ok(0);
+        };
+        if !self
+            .lease_deadlines
+            .renew_unless_expired(id, lease.ttl_seconds)
         {
-            Some(lease) => {
-                self.lease_deadlines.renew(id, lease.ttl_seconds);
-                Ok(lease.ttl_seconds)
-            }
-            None => Ok(0),
+            return Ok(0);
         }
+        // A revoke applied between the read above and the renewal (its deadline already
+        // forgotten): the renewal came too late, and the lease is gone.
+        if stored(self)?.is_none() {
+            return Ok(0);
+        }
+        Ok(lease.ttl_seconds)
     }
 
     /// The smallest TTL a lease may have: one and a half election timeouts, in whole
@@ -141,7 +165,8 @@ pub async fn expire_leases(node: Arc<Node>) {
                     if let Some(Outcome::Error(e)) = result.result {
                         tracing::debug!(lease = id, error = %e.message, "expired lease already gone");
                     }
-                    node.lease_deadlines.map().remove(&id);
+                    // The passed deadline stays until the next look finds the lease gone
+                    // from the state, so a keep-alive racing this revoke sees it expired.
                     node.metrics.leases_expired.inc();
                 }
                 Err(status) => {
@@ -149,5 +174,28 @@ pub async fn expire_leases(node: Arc<Node>) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_expired_lease_is_not_renewed_and_a_live_one_is() {
+        let deadlines = LeaseDeadlines::default();
+        assert!(
+            deadlines.renew_unless_expired(1, 5),
+            "a lease this member does not time yet gets its whole TTL"
+        );
+        assert_eq!(deadlines.remaining_seconds(1), Some(5));
+        deadlines.renew(2, 0);
+        assert!(
+            !deadlines.renew_unless_expired(2, 5),
+            "past its deadline, its revoke is due: no renewal"
+        );
+        assert_eq!(deadlines.remaining_seconds(2), Some(0));
+        assert!(deadlines.renew_unless_expired(1, 7));
+        assert_eq!(deadlines.remaining_seconds(1), Some(7));
     }
 }
