@@ -72,7 +72,8 @@ pub fn check_available() -> Result<(), JepsenError> {
     iptables(&["-L".to_string(), "INPUT".to_string(), "-n".to_string()])
 }
 
-fn iptables(arguments: &[String]) -> Result<(), JepsenError> {
+/// Runs iptables in the run's namespace; a failure names the command and its stderr.
+pub(crate) fn iptables(arguments: &[String]) -> Result<(), JepsenError> {
     let output = Command::new("iptables")
         .args(arguments)
         .stdin(Stdio::null())

@@ -38,6 +38,7 @@ pub mod firewall;
 pub mod history;
 pub mod history_sink;
 pub mod leader_monitor;
+pub mod link_proxy;
 pub mod nemesis;
 pub mod netns;
 pub mod nodes;

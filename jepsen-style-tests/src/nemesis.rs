@@ -115,6 +115,15 @@ pub enum Fault {
         /// Who.
         target: NodeTarget,
     },
+    /// Slow links: every byte between nodes waits `base_ms` plus up to `jitter_ms`.
+    Delay {
+        /// Whose links (both directions); every link when `None`.
+        target: Option<NodeTarget>,
+        /// Least delay per direction, in milliseconds.
+        base_ms: u64,
+        /// Largest extra delay, drawn per chunk of bytes, in milliseconds.
+        jitter_ms: u64,
+    },
 }
 
 impl Fault {
@@ -128,6 +137,7 @@ impl Fault {
             Fault::Clock { .. } => "clock",
             Fault::Membership { .. } => "membership",
             Fault::Disk { .. } => "disk",
+            Fault::Delay { .. } => "delay",
         }
     }
 }

@@ -18,10 +18,11 @@ use crate::firewall;
 use crate::history::write_jsonl;
 use crate::history_sink::HistorySink;
 use crate::leader_monitor::{leader_changes, monitor_leaders};
+use crate::link_proxy::{self, LinkProxies};
 use crate::nemesis::{heal_everything, plan_faults, run_nemesis};
 use crate::nodes::{NodeSet, NodeSetSpec};
 use crate::run_clock::RunClock;
-use crate::run_config::{RunConfig, WorkloadKind};
+use crate::run_config::{NemesisKind, RunConfig, WorkloadKind};
 use crate::timeline::render_timeline;
 use crate::verdicts::{Evidence, Outcome, Recovery, Verdicts, judge};
 use crate::workload::{self, WorkloadContext, WorkloadOutput};
@@ -120,6 +121,12 @@ pub async fn run(config: &RunConfig) -> Result<RunSummary, JepsenError> {
         count: config.nodes,
         cluster_token: format!("vane-jepsen-{}-{}", config.seed, std::process::id()),
     })?;
+    // Peer connections opened before the proxies exist would never pass through them.
+    let proxies = if config.nemeses.contains(&NemesisKind::Delay) {
+        Some(LinkProxies::start(config.nodes).await?)
+    } else {
+        None
+    };
     nodes.start_all(START_WAIT_MS).await?;
 
     let clock = RunClock::start();
@@ -147,6 +154,7 @@ pub async fn run(config: &RunConfig) -> Result<RunSummary, JepsenError> {
     );
     let nemesis = tokio::spawn(run_nemesis(
         nodes,
+        proxies.clone(),
         plan,
         sink.clone(),
         workload_start,
@@ -160,7 +168,7 @@ pub async fn run(config: &RunConfig) -> Result<RunSummary, JepsenError> {
     tokio::time::sleep_until(end.into()).await;
 
     let mut notes = Vec::new();
-    let healed = heal_everything(&mut nodes, &sink).await;
+    let healed = heal_everything(&mut nodes, proxies.as_ref(), &sink).await;
     if let Err(error) = &healed.healthy {
         notes.push(format!("the final heal did not complete: {error}"));
     }
@@ -184,6 +192,11 @@ pub async fn run(config: &RunConfig) -> Result<RunSummary, JepsenError> {
     let _ = stop_monitor.send(true);
     let samples = monitor.await.unwrap_or_default();
     nodes.kill_all().await;
+    if proxies.is_some()
+        && let Err(error) = link_proxy::remove_rules()
+    {
+        notes.push(format!("removing the link proxies' rules: {error}"));
+    }
     notes.extend(output.notes.iter().cloned());
 
     let records = sink.records();

@@ -100,11 +100,13 @@ pub enum NemesisKind {
     Membership,
     /// A node restarted under `strace` that makes fsync and fdatasync fail with EIO.
     Disk,
+    /// Delay and jitter on links between nodes, through a userspace proxy per link.
+    Delay,
 }
 
 impl NemesisKind {
     /// Every nemesis.
-    pub const ALL: [NemesisKind; 7] = [
+    pub const ALL: [NemesisKind; 8] = [
         NemesisKind::Partition,
         NemesisKind::Loss,
         NemesisKind::Kill,
@@ -112,6 +114,7 @@ impl NemesisKind {
         NemesisKind::Clock,
         NemesisKind::Membership,
         NemesisKind::Disk,
+        NemesisKind::Delay,
     ];
 
     /// The name on the command line and in the history.
@@ -124,6 +127,7 @@ impl NemesisKind {
             NemesisKind::Clock => "clock",
             NemesisKind::Membership => "membership",
             NemesisKind::Disk => "disk",
+            NemesisKind::Delay => "delay",
         }
     }
 }
@@ -143,7 +147,7 @@ impl FromStr for NemesisKind {
             .find(|kind| kind.name() == text)
             .ok_or_else(|| {
                 JepsenError::InvalidArguments(format!(
-                    "unknown nemesis {text:?}; expected a comma list of partition, loss, kill, pause, clock, membership, disk, or none"
+                    "unknown nemesis {text:?}; expected a comma list of partition, loss, kill, pause, clock, membership, disk, delay, or none"
                 ))
             })
     }

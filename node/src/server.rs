@@ -238,10 +238,15 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     }
     tracing::info!(clients = ?config.listen_client_urls, peers = ?config.listen_peer_urls, admin = ?config.listen_metrics_urls, "serving");
 
-    wait_for_signal().await;
+    let stopped_by = tokio::select! {
+        () = wait_for_signal() => None,
+        fatal = raft_stopped(&node) => Some(fatal),
+    };
     tracing::info!("stopping");
     publisher.abort();
-    hand_over_leadership(&node).await;
+    if stopped_by.is_none() {
+        hand_over_leadership(&node).await;
+    }
     let _ = stop_tx.send(true);
     if let Err(e) = raft.shutdown().await {
         tracing::warn!(error = %e, "Raft did not stop cleanly");
@@ -250,7 +255,31 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         while servers.join_next().await.is_some() {}
     })
     .await;
-    Ok(())
+    match stopped_by {
+        None => Ok(()),
+        Some(fatal) => Err(fail(format!(
+            "Raft stopped ({fatal}); this member stopped serving rather than answer for state \
+             it could not persist. Check the disk, then restart it on the same data directory"
+        ))),
+    }
+}
+
+/// Resolves when this member's Raft core stops on its own, with why: a failed fsync or
+/// write of the log or the state machine. etcd exits on such a failure too; a member that
+/// stayed up would keep answering Status and serving stale reads while unable to store
+/// anything, and a supervisor restart brings it back once the disk works again.
+async fn raft_stopped(node: &Node) -> String {
+    let mut watch = node.raft.metrics();
+    loop {
+        if let Err(fatal) = &watch.borrow_watched().running_state {
+            let fatal = fatal.to_string();
+            tracing::error!(error = %fatal, "Raft stopped; stopping this member");
+            return fatal;
+        }
+        if watch.changed().await.is_err() {
+            return "its metrics channel closed".to_string();
+        }
+    }
 }
 
 /// Accepted connections with Nagle's algorithm off: tonic's own `tcp_nodelay` applies

@@ -17,6 +17,7 @@ use crate::error::JepsenError;
 use crate::firewall::{self, DropRule};
 use crate::history::{Call, NemesisAction, RecordType};
 use crate::history_sink::{CompletionDetail, HistorySink};
+use crate::link_proxy::{LinkDelay, LinkProxies};
 use crate::nodes::{self, Launch, NodeSet, leader_among, node_ip};
 
 /// The process id under which the nemesis records its operations; far above any client's.
@@ -31,6 +32,7 @@ const FINAL_HEAL_WAIT_MS: u64 = 60_000;
 #[derive(Debug)]
 enum ActiveFault {
     Links,
+    Delayed,
     Killed(Vec<usize>),
     Paused(usize),
     SkewedClock(usize),
@@ -56,6 +58,7 @@ struct DiskObservation {
 /// returns the nodes for the final heal.
 pub async fn run_nemesis(
     mut nodes: NodeSet,
+    proxies: Option<LinkProxies>,
     plan: Vec<PlannedFault>,
     sink: HistorySink,
     workload_start: Instant,
@@ -71,7 +74,7 @@ pub async fn run_nemesis(
         tokio::time::sleep_until(starts_at.into()).await;
         let family = planned.fault.family();
         let started = record_step(&sink, "start", family, describe_plan(&planned), async {
-            start_fault(&mut nodes, &planned.fault, &mut rng).await
+            start_fault(&mut nodes, proxies.as_ref(), &planned.fault, &mut rng).await
         })
         .await;
         let Some(Started { mut active, .. }) = started else {
@@ -86,7 +89,7 @@ pub async fn run_nemesis(
             tokio::time::sleep_until(heal_at.into()).await;
         }
         record_step(&sink, "stop", family, String::new(), async {
-            stop_fault(&mut nodes, active).await
+            stop_fault(&mut nodes, proxies.as_ref(), active).await
         })
         .await;
     }
@@ -107,12 +110,19 @@ pub struct HealOutcome {
 /// Undoes everything a run may have left: links, pauses, stopped nodes, wrapped
 /// launches, missing members; then waits until every node follows one leader. Recorded
 /// as one nemesis operation.
-pub async fn heal_everything(nodes: &mut NodeSet, sink: &HistorySink) -> HealOutcome {
+pub async fn heal_everything(
+    nodes: &mut NodeSet,
+    proxies: Option<&LinkProxies>,
+    sink: &HistorySink,
+) -> HealOutcome {
     let mut crashed = Vec::new();
     let mut healthy = Ok(());
     let recorded = record_step(sink, "heal-all", "all", String::new(), async {
         let mut notes = Vec::new();
         firewall::heal()?;
+        if let Some(proxies) = proxies {
+            proxies.heal();
+        }
         for slot in nodes.slots() {
             if nodes.node(slot)?.paused {
                 nodes.resume(slot)?;
@@ -276,6 +286,7 @@ fn one_way(from: &[usize], to: &[usize], per_mille: u32) -> Vec<DropRule> {
 
 async fn start_fault(
     nodes: &mut NodeSet,
+    proxies: Option<&LinkProxies>,
     fault: &Fault,
     rng: &mut StdRng,
 ) -> Result<Started, JepsenError> {
@@ -410,6 +421,44 @@ async fn start_fault(
                 active: ActiveFault::Removed(slot),
             })
         }
+        Fault::Delay {
+            target,
+            base_ms,
+            jitter_ms,
+        } => {
+            let proxies = proxies.ok_or_else(|| JepsenError::Environment {
+                what: "no link proxies in this run".to_string(),
+                detail: "the delay nemesis needs them started before the nodes".to_string(),
+            })?;
+            let delay = LinkDelay {
+                base_ms: *base_ms,
+                jitter_ms: *jitter_ms,
+            };
+            let slots = nodes.slots();
+            let (slow, detail) = match target {
+                Some(target) => {
+                    let (slot, is_leader) = resolve(nodes, *target, rng).await;
+                    (
+                        vec![slot],
+                        format!("links of {}{}", nodes.name(slot), leader_note(is_leader)),
+                    )
+                }
+                None => (slots.clone(), "every link".to_string()),
+            };
+            for &from in &slots {
+                for &to in slots.iter().filter(|&&to| to != from) {
+                    if slow.contains(&from) || slow.contains(&to) {
+                        proxies.set(from, to, delay);
+                    }
+                }
+            }
+            Ok(Started {
+                active: ActiveFault::Delayed,
+                detail: format!(
+                    "{detail} delayed {base_ms} ms + up to {jitter_ms} ms per direction"
+                ),
+            })
+        }
         Fault::Disk { target } => {
             let (slot, is_leader) = resolve(nodes, *target, rng).await;
             nodes.kill(slot).await?;
@@ -434,11 +483,21 @@ async fn start_fault(
     }
 }
 
-async fn stop_fault(nodes: &mut NodeSet, active: ActiveFault) -> Result<String, JepsenError> {
+async fn stop_fault(
+    nodes: &mut NodeSet,
+    proxies: Option<&LinkProxies>,
+    active: ActiveFault,
+) -> Result<String, JepsenError> {
     match active {
         ActiveFault::Links => {
             firewall::heal()?;
             Ok("all links whole".to_string())
+        }
+        ActiveFault::Delayed => {
+            if let Some(proxies) = proxies {
+                proxies.heal();
+            }
+            Ok("no delay on any link".to_string())
         }
         ActiveFault::Killed(slots) => {
             // Start every node before reporting any that would not come back.

@@ -161,6 +161,22 @@ fn plan_one(kind: NemesisKind, nodes: usize, rng: &mut StdRng) -> (Fault, u64) {
             },
             rng.random_range(6000..=10_000),
         ),
+        NemesisKind::Delay => {
+            // Half the time one node (often the leader) is slow to reach, else the whole
+            // network. Delays reach past the election timeout's lower half, so heartbeats
+            // arrive late and some elections happen under delay.
+            let target = rng.random_bool(0.5).then(|| target(rng));
+            let base_ms = rng.random_range(20..=900);
+            let jitter_ms = rng.random_range(0..=base_ms);
+            (
+                Fault::Delay {
+                    target,
+                    base_ms,
+                    jitter_ms,
+                },
+                rng.random_range(4000..=9000),
+            )
+        }
     }
 }
 
