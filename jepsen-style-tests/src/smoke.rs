@@ -41,16 +41,16 @@ const PLANTED_RUN_S: u64 = 30;
 
 /// The runs of the smoke, in order.
 pub fn smoke_plan(options: &SmokeOptions) -> Vec<RunConfig> {
-    use NemesisKind::{Clock, Disk, Kill, Loss, Membership, Partition, Pause};
+    use NemesisKind::{Clock, Delay, Disk, Kill, Loss, Membership, Partition, Pause};
     let mixes: [(WorkloadKind, Vec<NemesisKind>); 5] = [
-        (WorkloadKind::Register, vec![Partition, Kill, Pause]),
+        (WorkloadKind::Register, vec![Partition, Kill, Pause, Delay]),
         (WorkloadKind::Set, vec![Kill, Partition, Disk]),
         (
             WorkloadKind::Append,
             vec![Partition, Pause, Membership, Loss],
         ),
         (WorkloadKind::Watch, vec![Kill, Partition, Clock]),
-        (WorkloadKind::Lease, vec![Pause, Partition, Clock]),
+        (WorkloadKind::Lease, vec![Pause, Partition, Clock, Delay]),
     ];
     let base = |workload: WorkloadKind, nemeses: Vec<NemesisKind>, seed: u64| RunConfig {
         workload,
