@@ -181,6 +181,49 @@ pub struct Config {
     /// Log filter in `tracing` syntax, e.g. `info` or `vane_node=debug,openraft=warn`.
     #[arg(long = "log-level", env = "VANED_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+
+    /// PEM certificate served on `https://` client URLs.
+    #[arg(long = "cert-file", env = "VANED_CERT_FILE")]
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+
+    /// PEM private key of `--cert-file`.
+    #[arg(long = "key-file", env = "VANED_KEY_FILE")]
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+
+    /// PEM CA certificates that sign the client certificates accepted.
+    #[arg(long = "trusted-ca-file", env = "VANED_TRUSTED_CA_FILE")]
+    #[serde(default)]
+    pub trusted_ca_file: Option<PathBuf>,
+
+    /// Clients must present a certificate signed by `--trusted-ca-file`; with auth on,
+    /// its common name is the user of a request without a token.
+    #[arg(long = "client-cert-auth", env = "VANED_CLIENT_CERT_AUTH", num_args = 0..=1,
+          default_missing_value = "true", default_value_t = false, action = clap::ArgAction::Set)]
+    #[serde(default)]
+    pub client_cert_auth: bool,
+
+    /// PEM certificate served on `https://` peer URLs and presented when dialling peers.
+    #[arg(long = "peer-cert-file", env = "VANED_PEER_CERT_FILE")]
+    #[serde(default)]
+    pub peer_cert_file: Option<PathBuf>,
+
+    /// PEM private key of `--peer-cert-file`.
+    #[arg(long = "peer-key-file", env = "VANED_PEER_KEY_FILE")]
+    #[serde(default)]
+    pub peer_key_file: Option<PathBuf>,
+
+    /// PEM CA certificates that sign the other members' peer certificates.
+    #[arg(long = "peer-trusted-ca-file", env = "VANED_PEER_TRUSTED_CA_FILE")]
+    #[serde(default)]
+    pub peer_trusted_ca_file: Option<PathBuf>,
+
+    /// Peers must present a certificate signed by `--peer-trusted-ca-file` (mutual TLS).
+    #[arg(long = "peer-client-cert-auth", env = "VANED_PEER_CLIENT_CERT_AUTH", num_args = 0..=1,
+          default_missing_value = "true", default_value_t = false, action = clap::ArgAction::Set)]
+    #[serde(default)]
+    pub peer_client_cert_auth: bool,
 }
 
 /// A configuration that cannot be used, with what to change.
@@ -249,12 +292,77 @@ impl Config {
         if self.name.is_empty() {
             return Err(ConfigError("--name must not be empty".into()));
         }
+        self.validate_tls()?;
         if self.auth_token_ttl_seconds == 0 {
             return Err(ConfigError(
                 "--auth-token-ttl must be at least 1 second".into(),
             ));
         }
         Ok(())
+    }
+
+    /// `https://` URLs need their certificate flags, and a required client certificate
+    /// needs the CA that signs it; the files themselves are read when the member starts.
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        if self.listen_metrics_urls.iter().any(|u| is_https(u)) {
+            return Err(ConfigError(
+                "--listen-metrics-urls serves plain http:// only (metrics and health)".into(),
+            ));
+        }
+        let client_tls = self.listen_client_urls.iter().any(|u| is_https(u));
+        if client_tls && (self.cert_file.is_none() || self.key_file.is_none()) {
+            return Err(ConfigError(
+                "https:// in --listen-client-urls needs --cert-file and --key-file".into(),
+            ));
+        }
+        if self.client_cert_auth && self.trusted_ca_file.is_none() {
+            return Err(ConfigError(
+                "--client-cert-auth needs --trusted-ca-file, the CA that signs client certificates"
+                    .into(),
+            ));
+        }
+        let peers = self.initial_members()?;
+        let peer_tls = self.listen_peer_urls.iter().any(|u| is_https(u))
+            || peers.iter().flat_map(|(_, urls)| urls).any(|u| is_https(u));
+        if peer_tls
+            && (self.peer_cert_file.is_none()
+                || self.peer_key_file.is_none()
+                || self.peer_trusted_ca_file.is_none())
+        {
+            return Err(ConfigError(
+                "https:// peer URLs need --peer-cert-file, --peer-key-file and --peer-trusted-ca-file".into(),
+            ));
+        }
+        if self.peer_client_cert_auth && self.peer_trusted_ca_file.is_none() {
+            return Err(ConfigError(
+                "--peer-client-cert-auth needs --peer-trusted-ca-file".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The client port's TLS files, when any client URL is `https://`.
+    pub fn client_tls(&self) -> Option<crate::tls::TlsFiles> {
+        if !self.listen_client_urls.iter().any(|u| is_https(u)) {
+            return None;
+        }
+        Some(crate::tls::TlsFiles {
+            cert: self.cert_file.clone()?,
+            key: self.key_file.clone()?,
+            trusted_ca: self.trusted_ca_file.clone(),
+            require_client_cert: self.client_cert_auth,
+        })
+    }
+
+    /// The peer certificate files, when this member has them (to serve `https://` peer
+    /// URLs and to dial peers that serve them).
+    pub fn peer_tls(&self) -> Option<crate::tls::TlsFiles> {
+        Some(crate::tls::TlsFiles {
+            cert: self.peer_cert_file.clone()?,
+            key: self.peer_key_file.clone()?,
+            trusted_ca: self.peer_trusted_ca_file.clone(),
+            require_client_cert: self.peer_client_cert_auth,
+        })
     }
 
     fn merge_file(
@@ -387,20 +495,35 @@ impl serde::Serialize for FileView<'_> {
         )?;
         map.serialize_entry("auth-token-ttl", &c.auth_token_ttl_seconds)?;
         map.serialize_entry("log-level", &c.log_level)?;
+        for (key, path) in [
+            ("cert-file", &c.cert_file),
+            ("key-file", &c.key_file),
+            ("trusted-ca-file", &c.trusted_ca_file),
+            ("peer-cert-file", &c.peer_cert_file),
+            ("peer-key-file", &c.peer_key_file),
+            ("peer-trusted-ca-file", &c.peer_trusted_ca_file),
+        ] {
+            if let Some(path) = path {
+                map.serialize_entry(key, path)?;
+            }
+        }
+        map.serialize_entry("client-cert-auth", &c.client_cert_auth)?;
+        map.serialize_entry("peer-client-cert-auth", &c.peer_client_cert_auth)?;
         map.end()
     }
 }
 
-/// Splits `http://host:port` into a socket address to bind or dial.
+/// Whether `url` asks for TLS.
+pub fn is_https(url: &str) -> bool {
+    url.starts_with("https://")
+}
+
+/// Splits `http://host:port` or `https://host:port` into the address to bind or dial.
 pub fn parse_url(url: &str) -> Result<String, ConfigError> {
-    if url.starts_with("https://") {
-        return Err(ConfigError(format!(
-            "URL {url:?}: TLS is not supported by this build yet; use http:// (on a trusted network) until it is"
-        )));
-    }
     let rest = url
         .strip_prefix("http://")
-        .ok_or_else(|| ConfigError(format!("URL {url:?} must start with http://")))?;
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| ConfigError(format!("URL {url:?} must start with http:// or https://")))?;
     let host_port = rest.trim_end_matches('/');
     if !host_port.contains(':') {
         return Err(ConfigError(format!(
@@ -413,6 +536,7 @@ pub fn parse_url(url: &str) -> Result<String, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn no_flags_is_a_single_node_on_the_default_ports() {
@@ -474,6 +598,46 @@ mod tests {
         );
         let err = Config::load_from(["vaned", "--listen-client-urls", "https://127.0.0.1:2379"])
             .unwrap_err();
-        assert!(err.to_string().contains("TLS is not supported"), "{err}");
+        assert!(
+            err.to_string().contains("needs --cert-file and --key-file"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn tls_flags_are_etcds_and_each_https_url_needs_its_files() {
+        let c = Config::load_from([
+            "vaned",
+            "--listen-client-urls",
+            "https://127.0.0.1:2379",
+            "--cert-file",
+            "s.pem",
+            "--key-file",
+            "s-key.pem",
+            "--trusted-ca-file",
+            "ca.pem",
+            "--client-cert-auth",
+        ])
+        .unwrap();
+        let files = c.client_tls().unwrap();
+        assert!(files.require_client_cert);
+        assert_eq!(files.trusted_ca.as_deref(), Some(Path::new("ca.pem")));
+        assert!(c.peer_tls().is_none());
+        let c = Config::load_from(["vaned", "--client-cert-auth=false"]).unwrap();
+        assert!(!c.client_cert_auth && c.client_tls().is_none());
+
+        let err = Config::load_from([
+            "vaned",
+            "--listen-peer-urls",
+            "https://127.0.0.1:2380",
+            "--peer-cert-file",
+            "p.pem",
+            "--peer-key-file",
+            "p-key.pem",
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("--peer-trusted-ca-file"), "{err}");
+        let err = Config::load_from(["vaned", "--client-cert-auth"]).unwrap_err();
+        assert!(err.to_string().contains("needs --trusted-ca-file"), "{err}");
     }
 }

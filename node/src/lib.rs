@@ -29,4 +29,5 @@ pub mod planted;
 pub mod raft;
 pub mod server;
 pub mod session;
+pub mod tls;
 pub mod watch;

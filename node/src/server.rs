@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use futures::TryFutureExt;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use vane_proto::api::session_server::SessionServer;
 use vane_proto::etcdserverpb::auth_server::AuthServer;
 use vane_proto::etcdserverpb::cluster_server::ClusterServer;
@@ -26,7 +25,7 @@ use vane_raft_store::raft::state_machine::ApplyObserver;
 use vane_raft_store::{DataDir, Limits, StateMachine};
 
 use crate::auth::AuthService;
-use crate::config::{ClusterState, Config, parse_url};
+use crate::config::{ClusterState, Config, is_https, parse_url};
 use crate::etcd::cluster::ClusterService;
 use crate::etcd::kv::KvService;
 use crate::etcd::lease::LeaseService;
@@ -37,6 +36,7 @@ use crate::node::Node;
 use crate::raft::network::{PEER_MESSAGE_BYTES_MAX, PeerChannels};
 use crate::raft::peer_service::PeerService;
 use crate::session::SessionService;
+use crate::tls::{CertUserLayer, PeerClientTls, ServerTls, TlsFiles, TlsReloader, incoming};
 use crate::watch::WatchService;
 use crate::watch::cache::EventCache;
 
@@ -65,6 +65,15 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let state_machine = Arc::new(
         StateMachine::open(data_dir.clone(), Limits::default()).map_err(|e| fail(e.to_string()))?,
     );
+    let mut tls_reloader = TlsReloader::default();
+    let peer_dialer = match config.peer_tls() {
+        Some(files) => {
+            let dialer = PeerClientTls::load(files).map_err(fail)?;
+            tls_reloader.set_peer_client(dialer.clone());
+            Some(dialer)
+        }
+        None => None,
+    };
     let channels = PeerChannels::bound_to(
         config
             .listen_peer_urls
@@ -72,7 +81,8 @@ pub async fn run(config: Config) -> Result<(), StartError> {
             .and_then(|url| parse_url(url).ok())
             .and_then(|host_port| host_port.parse::<SocketAddr>().ok())
             .map(|addr| addr.ip()),
-    );
+    )
+    .with_tls(peer_dialer);
 
     let founding: BTreeMap<u64, MemberNode> = members
         .iter()
@@ -169,8 +179,19 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut servers = tokio::task::JoinSet::new();
+    let peer_server_tls = server_tls(
+        &config.listen_peer_urls,
+        config.peer_tls(),
+        &mut tls_reloader,
+    )?;
+    let client_server_tls = server_tls(
+        &config.listen_client_urls,
+        config.client_tls(),
+        &mut tls_reloader,
+    )?;
     for url in &config.listen_peer_urls {
         let listener = bind(url).await?;
+        let tls = peer_server_tls.clone().filter(|_| is_https(url));
         let service = RaftPeerServer::new(PeerService::new(node.clone()))
             .max_decoding_message_size(PEER_MESSAGE_BYTES_MAX)
             .max_encoding_message_size(PEER_MESSAGE_BYTES_MAX);
@@ -179,7 +200,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
             tonic::transport::Server::builder()
                 .tcp_nodelay(true)
                 .add_service(service)
-                .serve_with_incoming_shutdown(incoming(listener), async move {
+                .serve_with_incoming_shutdown(incoming(listener, tls), async move {
                     let _ = stop.wait_for(|s| *s).await;
                 })
                 .map_err(|e| e.to_string()),
@@ -189,12 +210,14 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let watch_cache = EventCache::start(node.state_machine.clone());
     for url in &config.listen_client_urls {
         let listener = bind(url).await?;
+        let tls = client_server_tls.clone().filter(|_| is_https(url));
         let mut stop = stop_rx.clone();
         servers.spawn(
             tonic::transport::Server::builder()
                 .tcp_nodelay(true)
                 .concurrency_limit_per_connection(CLIENT_REQUESTS_PER_CONNECTION_MAX)
                 .layer(RequestMetricsLayer::new(metrics.clone()))
+                .layer(CertUserLayer::new(config.client_cert_auth))
                 .add_service(
                     LeaseServer::new(LeaseService::new(node.clone()))
                         .max_decoding_message_size(request_max),
@@ -217,7 +240,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
                 )
                 .add_service(SessionServer::new(SessionService::new(node.clone())))
                 .add_service(AuthServer::new(AuthService::new(node.clone())))
-                .serve_with_incoming_shutdown(incoming(listener), async move {
+                .serve_with_incoming_shutdown(incoming(listener, tls), async move {
                     let _ = stop.wait_for(|s| *s).await;
                 })
                 .map_err(|e| e.to_string()),
@@ -238,6 +261,9 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     }
     tracing::info!(clients = ?config.listen_client_urls, peers = ?config.listen_peer_urls, admin = ?config.listen_metrics_urls, "serving");
 
+    if !tls_reloader.is_empty() {
+        tokio::spawn(reload_certificates_on_sighup(tls_reloader));
+    }
     let stopped_by = tokio::select! {
         () = wait_for_signal() => None,
         fatal = raft_stopped(&node) => Some(fatal),
@@ -282,18 +308,43 @@ async fn raft_stopped(node: &Node) -> String {
     }
 }
 
-/// Accepted connections with Nagle's algorithm off: tonic's own `tcp_nodelay` applies
-/// only to listeners it binds itself, and streamed responses (watch events, replication
-/// replies) would otherwise wait for delayed acknowledgements.
-fn incoming(
-    listener: TcpListener,
-) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    use futures::StreamExt;
-    TcpListenerStream::new(listener).map(|accepted| {
-        let stream = accepted?;
-        stream.set_nodelay(true)?;
-        Ok(stream)
-    })
+/// The TLS configuration of a port group (client or peer) when any of its URLs is
+/// `https://`, registered for SIGHUP reloads.
+fn server_tls(
+    urls: &[String],
+    files: Option<TlsFiles>,
+    reloader: &mut TlsReloader,
+) -> Result<Option<Arc<ServerTls>>, StartError> {
+    if !urls.iter().any(|url| is_https(url)) {
+        return Ok(None);
+    }
+    let files = files.ok_or_else(|| fail("https:// URLs need their certificate flags"))?;
+    let tls = ServerTls::load(files).map_err(fail)?;
+    reloader.add_server(tls.clone());
+    Ok(Some(tls))
+}
+
+/// Reads the certificate files again on every SIGHUP, so certificates can be rotated
+/// without a restart; files that do not load leave the previous ones in force.
+async fn reload_certificates_on_sighup(reloader: TlsReloader) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(hangups) => hangups,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch SIGHUP; certificates reload only on restart");
+            return;
+        }
+    };
+    while hangups.recv().await.is_some() {
+        let errors = reloader.reload();
+        if errors.is_empty() {
+            tracing::info!("SIGHUP: certificates reloaded; new connections use them");
+        } else {
+            for error in errors {
+                tracing::error!(%error, "SIGHUP: a certificate did not reload; the previous one stays in use");
+            }
+        }
+    }
 }
 
 async fn bind(url: &str) -> Result<TcpListener, StartError> {

@@ -36,6 +36,14 @@ use token::TokenError;
 /// The gRPC metadata key etcd clients send their token under.
 pub const TOKEN_METADATA_KEY: &str = "token";
 
+/// The verified client certificate's common name that the client port passed on with
+/// `metadata` (see [`crate::tls::CertUserLayer`]), if any.
+pub fn cert_user(metadata: &MetadataMap) -> Option<&str> {
+    metadata
+        .get(crate::tls::CERT_USER_METADATA_KEY)
+        .and_then(|value| value.to_str().ok())
+}
+
 /// What one look at a token concluded.
 enum Verdict {
     /// It names this caller.
@@ -62,7 +70,21 @@ impl Node {
             None => None,
             Some(value) => Some(value.to_str().map_err(|_| errors::invalid_auth_token())?),
         };
-        self.caller_of_token(token).await
+        self.caller_with(token, cert_user(metadata)).await
+    }
+
+    /// [`Node::caller_of_token`], except that a request without a token whose connection
+    /// presented a verified client certificate is its common name's user (etcd's rule
+    /// under `--client-cert-auth`). A token, when there is one, wins.
+    pub async fn caller_with(
+        &self,
+        token: Option<&str>,
+        cert_user: Option<&str>,
+    ) -> Result<Caller, Status> {
+        match (token, cert_user) {
+            (None, Some(user)) if !user.is_empty() => Ok(Caller::User(user.to_string())),
+            _ => self.caller_of_token(token).await,
+        }
     }
 
     /// [`Node::caller`] for a token already taken out of its metadata (a watch stream's).

@@ -34,6 +34,8 @@ use vane_raft_store::raft::convert::{
 };
 use vane_raft_store::raft::types::{NodeId, RaftVote, TypeConfig};
 
+use crate::tls::PeerClientTls;
+
 use super::messages::{
     append_to_pb, stream_result_from_pb, vote_request_to_pb, vote_response_from_pb,
 };
@@ -56,6 +58,8 @@ fn peer_url(node: &pb::Node) -> Option<String> {
 pub struct PeerChannels {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
     local_address: Option<IpAddr>,
+    /// How to dial `https://` peers: this member's peer certificate and the peer CA.
+    tls: Option<Arc<PeerClientTls>>,
 }
 
 /// The source address to dial `url` from, given the address this member listens for
@@ -87,7 +91,14 @@ impl PeerChannels {
         PeerChannels {
             channels: Arc::default(),
             local_address,
+            tls: None,
         }
+    }
+
+    /// The same channels, dialling `https://` peers with `tls` (mutual TLS).
+    pub fn with_tls(mut self, tls: Option<Arc<PeerClientTls>>) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// The channel to `url`, created (without connecting yet) on first use.
@@ -96,14 +107,36 @@ impl PeerChannels {
         if let Some(channel) = channels.get(url) {
             return Ok(channel.clone());
         }
-        let channel = Endpoint::from_shared(url.to_string())
+        let local = source_address(self.local_address, url);
+        let endpoint = Endpoint::from_shared(url.to_string())
             .map_err(|e| format!("peer URL {url:?} is invalid: {e}"))?
-            .local_address(source_address(self.local_address, url))
+            .local_address(local)
             .connect_timeout(Duration::from_secs(2))
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(10))
-            .keep_alive_timeout(Duration::from_secs(5))
-            .connect_lazy();
+            .keep_alive_timeout(Duration::from_secs(5));
+        let channel = if crate::config::is_https(url) {
+            let tls = self.tls.clone().ok_or_else(|| {
+                format!("peer URL {url} is https:// but this member has no --peer-cert-file")
+            })?;
+            let dial = move |uri: http::Uri| {
+                let tls = tls.clone();
+                async move {
+                    let host = uri
+                        .host()
+                        .unwrap_or_default()
+                        .trim_matches(['[', ']'])
+                        .to_string();
+                    let port = uri.port_u16().unwrap_or(443);
+                    tls.dial(&host, port, local)
+                        .await
+                        .map(hyper_util::rt::TokioIo::new)
+                }
+            };
+            endpoint.connect_with_connector_lazy(tower::service_fn(dial))
+        } else {
+            endpoint.connect_lazy()
+        };
         channels.insert(url.to_string(), channel.clone());
         Ok(channel)
     }

@@ -54,10 +54,13 @@ impl Watch for WatchService {
     ) -> Result<Response<Self::WatchStream>, Status> {
         let (tx, rx) = tokio::sync::mpsc::channel(WATCH_RESPONSES_QUEUED_MAX);
         // Each watcher's creation is checked against the stream's token (etcd's rule).
-        let token = request
-            .metadata()
-            .get(crate::auth::TOKEN_METADATA_KEY)
-            .map(|value| value.to_str().map(str::to_owned));
+        let metadata = request.metadata();
+        let token = stream::StreamToken {
+            token: metadata
+                .get(crate::auth::TOKEN_METADATA_KEY)
+                .map(|value| value.to_str().map(str::to_owned)),
+            cert_user: crate::auth::cert_user(metadata).map(str::to_owned),
+        };
         tokio::spawn(stream::run(
             self.node.clone(),
             self.cache.clone(),

@@ -86,9 +86,16 @@ impl Watcher {
     }
 }
 
-/// The token a stream was opened with: `None` without one, `Some(Err(_))` when its
-/// metadata value is not text.
-pub type StreamToken = Option<Result<String, tonic::metadata::errors::ToStrError>>;
+/// The credentials a stream was opened with: its token (`None` without one, `Some(Err(_))`
+/// when it is not text) and the common name of a verified client certificate, which
+/// names the user when there is no token (`--client-cert-auth`).
+#[derive(Debug, Default)]
+pub struct StreamToken {
+    /// The `token` metadata.
+    pub token: Option<Result<String, tonic::metadata::errors::ToStrError>>,
+    /// The client certificate's common name, passed on by the client port.
+    pub cert_user: Option<String>,
+}
 
 /// Runs one Watch stream until the client closes it or the member stops. `token` is the
 /// one the client opened the stream with.
@@ -286,12 +293,13 @@ async fn may_watch(
     create: &WatchCreateRequest,
     token: &StreamToken,
 ) -> Result<(), Status> {
-    let token = match token {
+    let cert_user = token.cert_user.as_deref();
+    let token = match &token.token {
         None => None,
         Some(Ok(token)) => Some(token.as_str()),
         Some(Err(_)) => return Err(crate::errors::invalid_auth_token()),
     };
-    let caller = node.caller_of_token(token).await?;
+    let caller = node.caller_with(token, cert_user).await?;
     node.authorize(&caller, &[Access::read(&create.key, &create.range_end)])
         .await
 }

@@ -32,11 +32,17 @@ pub struct Member {
     pub extra_args: Vec<String>,
     /// `new` for founding members, `existing` for members added later.
     pub cluster_state: &'static str,
+    /// `http` or `https`, for the client and peer URLs.
+    pub scheme: &'static str,
 }
 
 impl Member {
     pub fn client_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        format!("{}://127.0.0.1:{}", self.scheme, self.client_port)
+    }
+
+    pub fn peer_url(&self) -> String {
+        format!("{}://127.0.0.1:{}", self.scheme, self.peer_port)
     }
 }
 
@@ -53,6 +59,12 @@ impl Cluster {
 
     /// Starts `size` founding members, each with `extra_args` added to its flags.
     pub fn start_with(size: usize, extra_args: &[&str]) -> Cluster {
+        Cluster::start_with_scheme(size, "http", extra_args)
+    }
+
+    /// [`Cluster::start_with`] with `https` URLs when `scheme` says so (the TLS flags go
+    /// in `extra_args`).
+    pub fn start_with_scheme(size: usize, scheme: &'static str, extra_args: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let members: Vec<Member> = (0..size)
             .map(|i| Member {
@@ -65,11 +77,12 @@ impl Cluster {
                 log: dir.path().join(format!("n{}.log", i + 1)),
                 extra_args: Vec::new(),
                 cluster_state: "new",
+                scheme,
             })
             .collect();
         let initial_cluster = members
             .iter()
-            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer_port))
+            .map(|m| format!("{}={}", m.name, m.peer_url()))
             .collect::<Vec<_>>()
             .join(",");
         let mut cluster = Cluster {
@@ -102,7 +115,7 @@ impl Cluster {
                 "--listen-client-urls",
                 &m.client_url(),
                 "--listen-peer-urls",
-                &format!("http://127.0.0.1:{}", m.peer_port),
+                &m.peer_url(),
                 "--listen-metrics-urls",
                 &format!("http://127.0.0.1:{}", m.metrics_port),
                 "--initial-cluster",
@@ -126,7 +139,8 @@ impl Cluster {
         let i = self.members.len();
         let name = format!("n{}", i + 1);
         let peer_port = free_port();
-        let peer_url = format!("http://127.0.0.1:{peer_port}");
+        let scheme = self.members.first().map_or("http", |m| m.scheme);
+        let peer_url = format!("{scheme}://127.0.0.1:{peer_port}");
         self.initial_cluster = format!("{},{name}={peer_url}", self.initial_cluster);
         let extra_args = self
             .members
@@ -143,6 +157,7 @@ impl Cluster {
             process: None,
             extra_args,
             cluster_state: "existing",
+            scheme,
         });
         (i, peer_url)
     }
