@@ -20,9 +20,10 @@ use vane_proto::etcdserverpb::{MemberListRequest, ResponseHeader, StatusRequest}
 
 use crate::config::ClientConfig;
 use crate::error::{Error, Failure};
-use crate::members::{MemberPool, Route, normalize_endpoint};
+use crate::members::{MemberPool, Route, normalize_endpoint_with};
 use crate::retry::{Backoff, Retry};
 use crate::session::{Admission, Sessions};
+use crate::tls::{Dialer, client_config};
 
 /// Longest wait for the Status that tells which member leads, in milliseconds: the write
 /// goes ahead without the hint rather than wait longer.
@@ -128,19 +129,21 @@ impl Client {
     /// within `dial_timeout` and, with `discover_members`, learns the other members.
     /// Fails with [`Error::Unavailable`] when no endpoint answers.
     pub async fn connect(config: ClientConfig) -> Result<Client, Error> {
+        let tls = config.tls.as_ref().map(client_config).transpose()?;
+        let dialer = Dialer::new(config.dial_timeout, tls);
         let seeds = config
             .endpoints
             .iter()
             .flat_map(|e| e.split(','))
             .filter(|e| !e.trim().is_empty())
-            .map(normalize_endpoint)
+            .map(|e| normalize_endpoint_with(e, dialer.default_scheme()))
             .collect::<Result<Vec<_>, _>>()?;
         if config.request_timeout.is_zero() || config.attempt_timeout.is_zero() {
             return Err(Error::invalid(
                 "request_timeout and attempt_timeout must be positive",
             ));
         }
-        let pool = MemberPool::new(&seeds, config.dial_timeout)?;
+        let pool = MemberPool::new(&seeds, dialer)?;
         let client = Client {
             inner: Arc::new(Inner {
                 config,

@@ -41,6 +41,9 @@ pub struct ClientConfig {
     /// Whether to learn the other members' client URLs from MemberList, so that losing
     /// every seed endpoint is survivable. Default true.
     pub discover_members: bool,
+    /// TLS towards the members (etcdctl's `--cacert`, `--cert`, `--key`); with it a
+    /// bare `host:port` endpoint means `https://`. Default none.
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 impl Default for ClientConfig {
@@ -53,6 +56,7 @@ impl Default for ClientConfig {
             sessions: true,
             session_ttl: SESSION_TTL_DEFAULT,
             discover_members: true,
+            tls: None,
         }
     }
 }

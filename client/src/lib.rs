@@ -73,6 +73,7 @@ mod maintenance;
 mod members;
 mod retry;
 mod session;
+mod tls;
 pub mod txn;
 mod watch;
 
@@ -87,6 +88,7 @@ pub use lease::LeaseKeeper;
 pub use maintenance::SnapshotStream;
 pub use members::normalize_endpoint;
 pub use session::{ACKED_BELOW_HEADER, SEQUENCE_HEADER, SESSION_HEADER};
+pub use tls::TlsFiles;
 pub use txn::TxnBuilder;
 /// The protobuf types the raw methods take and return, so callers need not depend on
 /// `vane-proto` themselves.

@@ -13,6 +13,7 @@ use tonic::transport::{Channel, Endpoint};
 use vane_proto::etcdserverpb::Member as EtcdMember;
 
 use crate::error::Error;
+use crate::tls::Dialer;
 
 /// How long a member that could not be reached is skipped when another one is available.
 pub(crate) const MEMBER_AVOID_MS: u64 = 1_000;
@@ -43,26 +44,26 @@ pub(crate) struct Pick {
     pub(crate) channel: Channel,
 }
 
-/// `host:port` or `http://host:port` as the URL tonic takes. TLS does not exist yet on the
-/// server, so `https://` is refused with a message rather than failing on the wire.
+/// `host:port`, `http://host:port` or `https://host:port` as the URL tonic takes; a bare
+/// `host:port` is `http://`.
 pub fn normalize_endpoint(endpoint: &str) -> Result<String, Error> {
+    normalize_endpoint_with(endpoint, "http")
+}
+
+/// [`normalize_endpoint`] with `scheme` for a bare `host:port`.
+pub(crate) fn normalize_endpoint_with(endpoint: &str, scheme: &str) -> Result<String, Error> {
     let trimmed = endpoint.trim().trim_end_matches('/');
     if trimmed.is_empty() {
         return Err(Error::invalid("an endpoint is empty; give host:port"));
     }
-    if trimmed.starts_with("https://") {
-        return Err(Error::invalid(format!(
-            "endpoint {trimmed}: TLS is not supported yet; use http:// or host:port"
-        )));
-    }
-    let url = if trimmed.starts_with("http://") {
+    let url = if trimmed.starts_with("http://") || trimmed.starts_with("https://") {
         trimmed.to_string()
     } else if trimmed.contains("://") {
         return Err(Error::invalid(format!(
-            "endpoint {trimmed}: unknown scheme; give host:port or http://host:port"
+            "endpoint {trimmed}: unknown scheme; give host:port, http://host:port or https://host:port"
         )));
     } else {
-        format!("http://{trimmed}")
+        format!("{scheme}://{trimmed}")
     };
     Endpoint::from_shared(url.clone()).map_err(|e| {
         Error::invalid(format!(
@@ -73,16 +74,16 @@ pub fn normalize_endpoint(endpoint: &str) -> Result<String, Error> {
 }
 
 /// A lazily connected channel to `url`: creating it never blocks and never fails on an
-/// unreachable member; the first request connects, bounded by `dial_timeout`.
-pub(crate) fn lazy_channel(url: &str, dial_timeout: Duration) -> Result<Channel, Error> {
+/// unreachable member; the first request connects, bounded by the dial timeout.
+pub(crate) fn lazy_channel(url: &str, dialer: &Dialer) -> Result<Channel, Error> {
     let endpoint = Endpoint::from_shared(url.to_string())
         .map_err(|e| Error::invalid(format!("endpoint {url} is not a valid URL: {e}")))?
-        .connect_timeout(dial_timeout)
+        .connect_timeout(dialer.dial_timeout)
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_millis(KEEP_ALIVE_INTERVAL_MS))
         .keep_alive_timeout(Duration::from_millis(KEEP_ALIVE_TIMEOUT_MS))
         .keep_alive_while_idle(true);
-    Ok(endpoint.connect_lazy())
+    dialer.channel(endpoint, url)
 }
 
 struct Member {
@@ -115,13 +116,13 @@ struct PoolState {
 /// Connections to every known member and the routing state. The state sits behind a
 /// std mutex: it is held for a few field reads and writes, never across an await.
 pub(crate) struct MemberPool {
-    dial_timeout: Duration,
+    dialer: Dialer,
     state: Mutex<PoolState>,
 }
 
 impl MemberPool {
     /// A pool of the seed endpoints (already normalised), none connected yet.
-    pub(crate) fn new(seeds: &[String], dial_timeout: Duration) -> Result<MemberPool, Error> {
+    pub(crate) fn new(seeds: &[String], dialer: Dialer) -> Result<MemberPool, Error> {
         let mut members: Vec<Member> = Vec::with_capacity(seeds.len());
         for url in seeds {
             if members.iter().any(|m| &m.url == url) {
@@ -129,7 +130,7 @@ impl MemberPool {
             }
             members.push(Member {
                 url: url.clone(),
-                channel: lazy_channel(url, dial_timeout)?,
+                channel: lazy_channel(url, &dialer)?,
                 id: None,
                 avoid_until: None,
                 seed: true,
@@ -141,7 +142,7 @@ impl MemberPool {
             ));
         }
         Ok(MemberPool {
-            dial_timeout,
+            dialer,
             state: Mutex::new(PoolState {
                 members,
                 leader: None,
@@ -171,14 +172,14 @@ impl MemberPool {
     /// The pooled channel to `url` if it is a known member, else a new one: per-endpoint
     /// calls (Status, HashKV, Snapshot) may name any member.
     pub(crate) fn channel_for(&self, endpoint: &str) -> Result<Pick, Error> {
-        let url = normalize_endpoint(endpoint)?;
+        let url = normalize_endpoint_with(endpoint, self.dialer.default_scheme())?;
         if let Some(member) = self.state().members.iter().find(|m| m.url == url) {
             return Ok(Pick {
                 url,
                 channel: member.channel.clone(),
             });
         }
-        let channel = lazy_channel(&url, self.dial_timeout)?;
+        let channel = lazy_channel(&url, &self.dialer)?;
         Ok(Pick { url, channel })
     }
 
@@ -317,7 +318,7 @@ impl MemberPool {
         let mut additions: Vec<(String, u64)> = Vec::new();
         for member in reported {
             for client_url in &member.client_ur_ls {
-                match normalize_endpoint(client_url) {
+                match normalize_endpoint_with(client_url, self.dialer.default_scheme()) {
                     Ok(url) => additions.push((url, member.id)),
                     Err(e) => {
                         tracing::debug!(%client_url, error = %e, "ignoring a member's client URL")
@@ -338,7 +339,7 @@ impl MemberPool {
             if state.members.iter().any(|m| m.id == Some(id)) {
                 continue;
             }
-            let channel = lazy_channel(&url, self.dial_timeout)?;
+            let channel = lazy_channel(&url, &self.dialer)?;
             state.members.push(Member {
                 url,
                 channel,
@@ -366,11 +367,10 @@ mod tests {
             "http://10.0.0.1:2379"
         );
         assert!(normalize_endpoint("").is_err());
-        assert!(
-            normalize_endpoint("https://a:1")
-                .unwrap_err()
-                .to_string()
-                .contains("TLS")
+        assert_eq!(normalize_endpoint("https://a:1").unwrap(), "https://a:1");
+        assert_eq!(
+            normalize_endpoint_with("a:1", "https").unwrap(),
+            "https://a:1"
         );
         assert!(normalize_endpoint("unix:///tmp/x").is_err());
     }
@@ -388,7 +388,7 @@ mod tests {
     async fn writes_follow_the_leader_and_reads_rotate() {
         let pool = MemberPool::new(
             &["http://127.0.0.1:1".to_string()],
-            Duration::from_millis(100),
+            Dialer::new(Duration::from_millis(100), None),
         )
         .unwrap();
         pool.merge_members(&[

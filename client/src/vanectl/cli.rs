@@ -75,6 +75,23 @@ pub struct GlobalArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub hex: bool,
+
+    /// Verify the members' TLS certificates with this CA bundle (https)
+    #[arg(
+        long = "cacert",
+        id = "tls_cacert",
+        global = true,
+        env = "VANECTL_CACERT"
+    )]
+    pub cacert: Option<std::path::PathBuf>,
+
+    /// Identify to TLS members with this client certificate
+    #[arg(long = "cert", id = "tls_cert", global = true, env = "VANECTL_CERT")]
+    pub cert: Option<std::path::PathBuf>,
+
+    /// The private key of --cert
+    #[arg(long = "key", id = "tls_key", global = true, env = "VANECTL_KEY")]
+    pub key: Option<std::path::PathBuf>,
 }
 
 /// The verbs.

@@ -19,6 +19,13 @@ pub fn client_config(global: &GlobalArgs, endpoints: Vec<String>) -> ClientConfi
         dial_timeout: global.dial_timeout,
         request_timeout: global.command_timeout,
         attempt_timeout: defaults.attempt_timeout.min(global.command_timeout),
+        tls: (global.cacert.is_some() || global.cert.is_some() || global.key.is_some()).then(
+            || vane_client::TlsFiles {
+                ca: global.cacert.clone(),
+                cert: global.cert.clone(),
+                key: global.key.clone(),
+            },
+        ),
         ..defaults
     }
 }
