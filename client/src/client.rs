@@ -11,16 +11,16 @@ use std::time::{Duration, Instant};
 
 use tonic::Status;
 use tonic::metadata::MetadataMap;
-use tonic::transport::Channel;
 use vane_proto::api::session_client::SessionClient;
 use vane_proto::api::{CloseSessionRequest, OpenSessionRequest};
 use vane_proto::etcdserverpb::cluster_client::ClusterClient;
 use vane_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use vane_proto::etcdserverpb::{MemberListRequest, ResponseHeader, StatusRequest};
 
+use crate::auth::{TokenSlot, is_token_refusal};
 use crate::config::ClientConfig;
 use crate::error::{Error, Failure};
-use crate::members::{MemberPool, Route, normalize_endpoint_with};
+use crate::members::{Conn, MemberPool, Route, normalize_endpoint_with};
 use crate::retry::{Backoff, Retry};
 use crate::session::{Admission, Sessions};
 use crate::tls::{Dialer, client_config};
@@ -49,14 +49,18 @@ pub struct ClientStats {
     pub writes_retried_after_unknown_outcome: u64,
     /// Exactly-once sessions opened.
     pub sessions_opened: u64,
+    /// Tokens obtained with the configured credentials: one when connecting, one more
+    /// each time the cluster refused the token in use (expired, auth enabled later).
+    pub tokens_obtained: u64,
 }
 
 #[derive(Default)]
-struct Counters {
+pub(crate) struct Counters {
     attempts_failed: AtomicU64,
     attempts_timed_out: AtomicU64,
     writes_retried_after_unknown_outcome: AtomicU64,
     sessions_opened: AtomicU64,
+    pub(crate) tokens_obtained: AtomicU64,
 }
 
 /// What the attempts of one call went through, for the write path's session decisions.
@@ -102,6 +106,23 @@ headed!(
     vane_proto::etcdserverpb::AlarmResponse,
     vane_proto::etcdserverpb::StatusResponse,
     vane_proto::etcdserverpb::HashKvResponse,
+    vane_proto::etcdserverpb::AuthEnableResponse,
+    vane_proto::etcdserverpb::AuthDisableResponse,
+    vane_proto::etcdserverpb::AuthStatusResponse,
+    vane_proto::etcdserverpb::AuthenticateResponse,
+    vane_proto::etcdserverpb::AuthUserAddResponse,
+    vane_proto::etcdserverpb::AuthUserGetResponse,
+    vane_proto::etcdserverpb::AuthUserListResponse,
+    vane_proto::etcdserverpb::AuthUserDeleteResponse,
+    vane_proto::etcdserverpb::AuthUserChangePasswordResponse,
+    vane_proto::etcdserverpb::AuthUserGrantRoleResponse,
+    vane_proto::etcdserverpb::AuthUserRevokeRoleResponse,
+    vane_proto::etcdserverpb::AuthRoleAddResponse,
+    vane_proto::etcdserverpb::AuthRoleGetResponse,
+    vane_proto::etcdserverpb::AuthRoleListResponse,
+    vane_proto::etcdserverpb::AuthRoleDeleteResponse,
+    vane_proto::etcdserverpb::AuthRoleGrantPermissionResponse,
+    vane_proto::etcdserverpb::AuthRoleRevokePermissionResponse,
 );
 
 impl Headed for vane_proto::api::OpenSessionResponse {
@@ -121,13 +142,17 @@ pub(crate) struct Inner {
     pub(crate) config: ClientConfig,
     pub(crate) pool: MemberPool,
     pub(crate) sessions: Sessions,
-    counters: Counters,
+    /// The auth token every request carries, when `config.credentials` are set.
+    pub(crate) token: TokenSlot,
+    pub(crate) counters: Counters,
 }
 
 impl Client {
     /// Connects to the cluster: checks the configuration, reaches one of the endpoints
     /// within `dial_timeout` and, with `discover_members`, learns the other members.
-    /// Fails with [`Error::Unavailable`] when no endpoint answers.
+    /// With `credentials` it authenticates, as etcd's clients do when they dial.
+    /// Fails with [`Error::Unavailable`] when no endpoint answers, and with
+    /// [`Error::Authentication`] when the user name or password is refused.
     pub async fn connect(config: ClientConfig) -> Result<Client, Error> {
         let tls = config.tls.as_ref().map(client_config).transpose()?;
         let dialer = Dialer::new(config.dial_timeout, tls);
@@ -143,16 +168,20 @@ impl Client {
                 "request_timeout and attempt_timeout must be positive",
             ));
         }
-        let pool = MemberPool::new(&seeds, dialer)?;
+        let token = TokenSlot::default();
+        let pool = MemberPool::new(&seeds, dialer, token.clone())?;
         let client = Client {
             inner: Arc::new(Inner {
                 config,
                 pool,
                 sessions: Sessions::default(),
+                token,
                 counters: Counters::default(),
             }),
         };
         client.inner.reach_cluster().await?;
+        let deadline = Instant::now() + client.inner.config.dial_timeout;
+        client.inner.authenticate(deadline).await?;
         Ok(client)
     }
 
@@ -176,6 +205,7 @@ impl Client {
                 .writes_retried_after_unknown_outcome
                 .load(Ordering::Relaxed),
             sessions_opened: c.sessions_opened.load(Ordering::Relaxed),
+            tokens_obtained: c.tokens_obtained.load(Ordering::Relaxed),
         }
     }
 
@@ -288,7 +318,8 @@ impl Inner {
     /// Runs one unary request with failover: `attempt` is called with a member's channel
     /// until it succeeds, fails finally, or `deadline` passes. `retry` says whether an
     /// attempt that may have been applied may be repeated; `attempts` records whether
-    /// one was.
+    /// one was. A refused token is replaced by authenticating again, once per call, and
+    /// the request sent again at once (the refusal happened before anything was applied).
     pub(crate) async fn call<T, F, Fut>(
         &self,
         what: &'static str,
@@ -300,12 +331,13 @@ impl Inner {
     ) -> Result<T, Error>
     where
         T: Headed,
-        F: FnMut(Channel) -> Fut,
+        F: FnMut(Conn) -> Fut,
         Fut: Future<Output = Result<T, Status>>,
     {
         let mut backoff = Backoff::default();
         let mut avoid: Option<String> = None;
         let mut last: Option<Failure> = None;
+        let mut reauthenticated = false;
         loop {
             let now = Instant::now();
             if now >= deadline {
@@ -319,6 +351,7 @@ impl Inner {
                 .config
                 .attempt_timeout
                 .min(deadline.saturating_duration_since(Instant::now()));
+            let token_generation = self.token.generation();
             let failure = match tokio::time::timeout(budget, attempt(pick.channel.clone())).await {
                 Ok(Ok(response)) => {
                     self.pool.mark_reachable(&pick.url);
@@ -328,7 +361,15 @@ impl Inner {
                     }
                     return Ok(response);
                 }
-                Ok(Err(status)) => Failure::of(&status),
+                Ok(Err(status)) => {
+                    if !reauthenticated && is_token_refusal(&status) {
+                        reauthenticated = true;
+                        if self.refresh_token(token_generation, deadline).await? {
+                            continue;
+                        }
+                    }
+                    Failure::of(&status)
+                }
                 Err(_elapsed) => {
                     self.counters
                         .attempts_timed_out
@@ -482,7 +523,7 @@ impl Inner {
     ) -> Result<T, Error>
     where
         T: Headed,
-        F: FnMut(Channel, MetadataMap) -> Fut,
+        F: FnMut(Conn, MetadataMap) -> Fut,
         Fut: Future<Output = Result<T, Status>>,
     {
         if !self.config.sessions {
@@ -519,6 +560,7 @@ impl Inner {
                 }
             };
             let mut attempts = Attempts::default();
+            let anonymous = !self.token.has_token();
             let result = self
                 .call(
                     what,
@@ -530,6 +572,17 @@ impl Inner {
                 )
                 .await;
             match result {
+                Err(Error::Permission { .. })
+                    if anonymous && self.token.has_token() && !attempts.outcome_unknown =>
+                {
+                    // The client authenticated during this write (auth was enabled after
+                    // it connected): the session it was numbered in is anonymous and not
+                    // this user's, so nothing was applied. Number it in the user's own.
+                    tracing::debug!(
+                        session = ticket.session_id,
+                        "authenticated mid-write; moving to a session of the user"
+                    );
+                }
                 Err(Error::SessionExpired { message, .. }) if attempts.outcome_unknown => {
                     self.sessions.retire(ticket.session_id);
                     return Err(Error::SessionExpired {

@@ -120,7 +120,7 @@ impl Client {
     async fn membership_change<T, F, Fut>(&self, what: &'static str, attempt: F) -> Result<T, Error>
     where
         T: crate::client::Headed,
-        F: FnMut(tonic::transport::Channel) -> Fut,
+        F: FnMut(crate::members::Conn) -> Fut,
         Fut: std::future::Future<Output = Result<T, tonic::Status>>,
     {
         self.inner

@@ -44,6 +44,11 @@ pub struct ClientConfig {
     /// TLS towards the members (etcdctl's `--cacert`, `--cert`, `--key`); with it a
     /// bare `host:port` endpoint means `https://`. Default none.
     pub tls: Option<crate::tls::TlsFiles>,
+    /// The user to authenticate as (etcdctl's `--user`, `--password`) on a cluster with
+    /// auth on; the client gets a token when it connects and a new one whenever the
+    /// cluster refuses the old. Default none: requests go without a token (anonymous,
+    /// or the client certificate's user).
+    pub credentials: Option<crate::auth::Credentials>,
 }
 
 impl Default for ClientConfig {
@@ -57,6 +62,7 @@ impl Default for ClientConfig {
             session_ttl: SESSION_TTL_DEFAULT,
             discover_members: true,
             tls: None,
+            credentials: None,
         }
     }
 }

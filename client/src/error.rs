@@ -13,6 +13,9 @@ pub const COMPACTED_MESSAGE: &str = "etcdserver: mvcc: required revision has bee
 /// lease reports).
 pub const LEASE_NOT_FOUND_MESSAGE: &str = "etcdserver: requested lease not found";
 
+/// The start of etcd's message for a wrong user name or password.
+const AUTH_FAILED_PREFIX: &str = "etcdserver: authentication failed";
+
 /// Everything a call of the client can fail with. `Display` is one line: the server's
 /// message when the server refused, else what the client observed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -58,6 +61,13 @@ pub enum Error {
         /// The server's or the client's message.
         message: String,
     },
+    /// The user name or password was refused, by Authenticate or when connecting with
+    /// credentials: retrying cannot help.
+    #[error("{message}")]
+    Authentication {
+        /// The server's message.
+        message: String,
+    },
     /// The caller may not do this.
     #[error("{message}")]
     Permission {
@@ -95,6 +105,7 @@ impl Error {
             | Error::Timeout { message }
             | Error::Invalid { message }
             | Error::Permission { message }
+            | Error::Authentication { message }
             | Error::SessionExpired { message, .. }
             | Error::Other { message, .. } => message,
         }
@@ -120,6 +131,9 @@ impl Error {
                     compact_revision: 0,
                     message,
                 }
+            }
+            Code::InvalidArgument if message.starts_with(AUTH_FAILED_PREFIX) => {
+                Error::Authentication { message }
             }
             Code::OutOfRange | Code::InvalidArgument => Error::Invalid { message },
             Code::NotFound => Error::NotFound { message },

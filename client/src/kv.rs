@@ -4,8 +4,8 @@
 
 use std::time::Instant;
 
+use crate::members::Conn;
 use tonic::metadata::MetadataMap;
-use tonic::transport::Channel;
 use vane_proto::etcdserverpb::kv_client::KvClient;
 use vane_proto::etcdserverpb::response_op::Response as OpResponse;
 use vane_proto::etcdserverpb::{
@@ -25,7 +25,7 @@ use crate::txn::{self, CompareOp, TxnBuilder};
 pub(crate) const RESPONSE_BYTES_MAX: usize = i32::MAX as usize;
 
 /// A KV stub on `channel` that accepts large responses.
-pub(crate) fn kv_client(channel: Channel) -> KvClient<Channel> {
+pub(crate) fn kv_client(channel: Conn) -> KvClient<Conn> {
     KvClient::new(channel).max_decoding_message_size(RESPONSE_BYTES_MAX)
 }
 

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::members::Conn;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
 use tonic::{Status, Streaming};
 use vane_proto::etcdserverpb::lease_client::LeaseClient;
 use vane_proto::etcdserverpb::{
@@ -38,7 +38,7 @@ fn lease_not_found() -> Error {
 }
 
 /// Sends one keep-alive for `id` on a fresh stream and waits for its answer.
-async fn keep_alive_once(channel: Channel, id: i64) -> Result<LeaseKeepAliveResponse, Status> {
+async fn keep_alive_once(channel: Conn, id: i64) -> Result<LeaseKeepAliveResponse, Status> {
     let (requests, outbound) = mpsc::channel(1);
     requests
         .send(LeaseKeepAliveRequest { id })
@@ -295,7 +295,7 @@ async fn keep_lease_alive(
 
 async fn run_keep_alive_stream(
     inner: &Inner,
-    channel: Channel,
+    channel: Conn,
     state: &mut KeeperState,
     answers: &mpsc::Sender<Result<LeaseKeepAliveResponse, Error>>,
 ) -> StreamEnd {
@@ -305,6 +305,7 @@ async fn run_keep_alive_stream(
     if requests.send(request).await.is_err() {
         return StreamEnd::OwnerGone;
     }
+    let token_generation = inner.token.generation();
     let opened = tokio::time::timeout(
         attempt_timeout,
         LeaseClient::new(channel).lease_keep_alive(ReceiverStream::new(outbound)),
@@ -312,7 +313,9 @@ async fn run_keep_alive_stream(
     .await;
     let mut stream: Streaming<LeaseKeepAliveResponse> = match opened {
         Ok(Ok(response)) => response.into_inner(),
-        Ok(Err(status)) => return StreamEnd::Failed(Failure::of(&status)),
+        Ok(Err(status)) => {
+            return StreamEnd::Failed(inner.stream_failure(&status, token_generation).await);
+        }
         Err(_) => return StreamEnd::Failed(timed_out(attempt_timeout)),
     };
     loop {
@@ -323,7 +326,9 @@ async fn run_keep_alive_stream(
                     message: "the keep-alive stream ended".to_string(),
                 }));
             }
-            Ok(Err(status)) => return StreamEnd::Failed(Failure::of(&status)),
+            Ok(Err(status)) => {
+                return StreamEnd::Failed(inner.stream_failure(&status, token_generation).await);
+            }
             Err(_) => return StreamEnd::Failed(timed_out(attempt_timeout)),
         };
         if answer.ttl <= 0 {

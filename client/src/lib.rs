@@ -57,12 +57,13 @@
 //!
 //! Which file owns what: `config.rs` the knobs; `error.rs` the error type and how
 //! statuses are classified for retrying; `members.rs` connections and routing;
-//! `retry.rs` backoff; `client.rs` the call loop and the exactly-once write path;
+//! `retry.rs` backoff; `auth.rs` credentials, the token and the Auth service; `client.rs` the call loop and the exactly-once write path;
 //! `session.rs` session numbering; `kv.rs`, `txn.rs`, `lease.rs`, `cluster.rs`,
 //! `maintenance.rs`, `watch.rs` one etcd service each.
 
 #![warn(missing_docs)]
 
+mod auth;
 mod client;
 mod cluster;
 mod config;
@@ -77,6 +78,7 @@ mod tls;
 pub mod txn;
 mod watch;
 
+pub use auth::{Credentials, TOKEN_METADATA_KEY};
 pub use client::{Client, ClientStats};
 pub use config::{
     ATTEMPT_TIMEOUT_DEFAULT, ClientConfig, DIAL_TIMEOUT_DEFAULT, REQUEST_TIMEOUT_DEFAULT,

@@ -5,8 +5,8 @@
 use std::pin::Pin;
 use std::time::Duration;
 
+use crate::members::Conn;
 use futures::{Stream, StreamExt};
-use tonic::transport::Channel;
 use vane_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use vane_proto::etcdserverpb::{
     AlarmRequest, AlarmResponse, HashKvRequest, HashKvResponse, SnapshotRequest, SnapshotResponse,
@@ -23,7 +23,7 @@ use crate::retry::Retry;
 /// the SHA-256 of everything before it, as etcd's does.
 pub type SnapshotStream = Pin<Box<dyn Stream<Item = Result<SnapshotResponse, Error>> + Send>>;
 
-fn maintenance_client(channel: Channel) -> MaintenanceClient<Channel> {
+fn maintenance_client(channel: Conn) -> MaintenanceClient<Conn> {
     MaintenanceClient::new(channel).max_decoding_message_size(RESPONSE_BYTES_MAX)
 }
 
@@ -33,7 +33,7 @@ impl Client {
         &self,
         what: &str,
         endpoint: &str,
-        attempt: impl FnOnce(Channel) -> Fut,
+        attempt: impl FnOnce(Conn) -> Fut,
     ) -> Result<T, Error>
     where
         Fut: std::future::Future<Output = Result<T, tonic::Status>>,

@@ -9,11 +9,17 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use vane_proto::etcdserverpb::Member as EtcdMember;
 
+use crate::auth::TokenSlot;
 use crate::error::Error;
 use crate::tls::Dialer;
+
+/// A member's connection as every request uses it: the channel, with the current auth
+/// token added to each request.
+pub(crate) type Conn = InterceptedService<Channel, TokenSlot>;
 
 /// How long a member that could not be reached is skipped when another one is available.
 pub(crate) const MEMBER_AVOID_MS: u64 = 1_000;
@@ -41,7 +47,7 @@ pub(crate) struct Pick {
     /// Its client URL, as normalised by [`normalize_endpoint`].
     pub(crate) url: String,
     /// Its connection, shared by every request to it.
-    pub(crate) channel: Channel,
+    pub(crate) channel: Conn,
 }
 
 /// `host:port`, `http://host:port` or `https://host:port` as the URL tonic takes; a bare
@@ -74,8 +80,9 @@ pub(crate) fn normalize_endpoint_with(endpoint: &str, scheme: &str) -> Result<St
 }
 
 /// A lazily connected channel to `url`: creating it never blocks and never fails on an
-/// unreachable member; the first request connects, bounded by the dial timeout.
-pub(crate) fn lazy_channel(url: &str, dialer: &Dialer) -> Result<Channel, Error> {
+/// unreachable member; the first request connects, bounded by the dial timeout. Its
+/// requests carry the token in `token`.
+pub(crate) fn lazy_channel(url: &str, dialer: &Dialer, token: &TokenSlot) -> Result<Conn, Error> {
     let endpoint = Endpoint::from_shared(url.to_string())
         .map_err(|e| Error::invalid(format!("endpoint {url} is not a valid URL: {e}")))?
         .connect_timeout(dialer.dial_timeout)
@@ -83,12 +90,13 @@ pub(crate) fn lazy_channel(url: &str, dialer: &Dialer) -> Result<Channel, Error>
         .http2_keep_alive_interval(Duration::from_millis(KEEP_ALIVE_INTERVAL_MS))
         .keep_alive_timeout(Duration::from_millis(KEEP_ALIVE_TIMEOUT_MS))
         .keep_alive_while_idle(true);
-    dialer.channel(endpoint, url)
+    let channel = dialer.channel(endpoint, url)?;
+    Ok(InterceptedService::new(channel, token.clone()))
 }
 
 struct Member {
     url: String,
-    channel: Channel,
+    channel: Conn,
     /// Its Raft member id, once MemberList or its Status said.
     id: Option<u64>,
     /// Skip it until then, if another member is available.
@@ -117,12 +125,18 @@ struct PoolState {
 /// std mutex: it is held for a few field reads and writes, never across an await.
 pub(crate) struct MemberPool {
     dialer: Dialer,
+    token: TokenSlot,
     state: Mutex<PoolState>,
 }
 
 impl MemberPool {
-    /// A pool of the seed endpoints (already normalised), none connected yet.
-    pub(crate) fn new(seeds: &[String], dialer: Dialer) -> Result<MemberPool, Error> {
+    /// A pool of the seed endpoints (already normalised), none connected yet, whose
+    /// requests carry the token in `token`.
+    pub(crate) fn new(
+        seeds: &[String],
+        dialer: Dialer,
+        token: TokenSlot,
+    ) -> Result<MemberPool, Error> {
         let mut members: Vec<Member> = Vec::with_capacity(seeds.len());
         for url in seeds {
             if members.iter().any(|m| &m.url == url) {
@@ -130,7 +144,7 @@ impl MemberPool {
             }
             members.push(Member {
                 url: url.clone(),
-                channel: lazy_channel(url, &dialer)?,
+                channel: lazy_channel(url, &dialer, &token)?,
                 id: None,
                 avoid_until: None,
                 seed: true,
@@ -143,6 +157,7 @@ impl MemberPool {
         }
         Ok(MemberPool {
             dialer,
+            token,
             state: Mutex::new(PoolState {
                 members,
                 leader: None,
@@ -179,7 +194,7 @@ impl MemberPool {
                 channel: member.channel.clone(),
             });
         }
-        let channel = lazy_channel(&url, &self.dialer)?;
+        let channel = lazy_channel(&url, &self.dialer, &self.token)?;
         Ok(Pick { url, channel })
     }
 
@@ -339,7 +354,7 @@ impl MemberPool {
             if state.members.iter().any(|m| m.id == Some(id)) {
                 continue;
             }
-            let channel = lazy_channel(&url, &self.dialer)?;
+            let channel = lazy_channel(&url, &self.dialer, &self.token)?;
             state.members.push(Member {
                 url,
                 channel,
@@ -389,6 +404,7 @@ mod tests {
         let pool = MemberPool::new(
             &["http://127.0.0.1:1".to_string()],
             Dialer::new(Duration::from_millis(100), None),
+            TokenSlot::default(),
         )
         .unwrap();
         pool.merge_members(&[

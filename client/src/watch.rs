@@ -15,11 +15,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::auth::token_refusal_in_cancel_reason;
+use crate::members::Conn;
 use futures::Stream;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Streaming;
-use tonic::transport::Channel;
 use vane_proto::etcdserverpb::watch_client::WatchClient;
 use vane_proto::etcdserverpb::watch_request::RequestUnion;
 use vane_proto::etcdserverpb::{
@@ -39,7 +40,7 @@ const WATCH_REQUESTS_QUEUED_MAX: usize = 4;
 /// etcd's watch id on responses that concern the whole stream (progress answers).
 const STREAM_WATCH_ID: i64 = -1;
 
-fn watch_client(channel: Channel) -> WatchClient<Channel> {
+fn watch_client(channel: Conn) -> WatchClient<Conn> {
     WatchClient::new(channel).max_decoding_message_size(RESPONSE_BYTES_MAX)
 }
 
@@ -276,7 +277,11 @@ impl Watcher {
                     self.backoff = Backoff::default();
                     return Ok(());
                 }
-                Err(CreateError::Terminal(error)) => return Err(CreateError::Terminal(error)),
+                Err(CreateError::Terminal(error))
+                | Err(CreateError::Failed(Failure::Final(error))) => {
+                    // A refusal (permission, credentials) that another member would repeat.
+                    return Err(CreateError::Terminal(error));
+                }
                 Err(CreateError::Failed(failure)) => {
                     if failure.member_unreachable() {
                         self.inner.pool.mark_unreachable(&pick.url);
@@ -305,11 +310,7 @@ impl Watcher {
 
     /// Creates the watch on one member, from the resume point, and waits for the
     /// confirmation.
-    async fn create_on(
-        &mut self,
-        url: String,
-        channel: Channel,
-    ) -> Result<Connection, CreateError> {
+    async fn create_on(&mut self, url: String, channel: Conn) -> Result<Connection, CreateError> {
         let attempt_timeout = self.inner.config.attempt_timeout;
         let timed_out = || {
             CreateError::Failed(Failure::Unknown(Error::Timeout {
@@ -332,6 +333,7 @@ impl Watcher {
                 message: "watch: request queue closed".to_string(),
             })));
         }
+        let token_generation = self.inner.token.generation();
         let opened = tokio::time::timeout(
             attempt_timeout,
             watch_client(channel).watch(ReceiverStream::new(outbound)),
@@ -339,7 +341,10 @@ impl Watcher {
         .await;
         let mut responses = match opened {
             Ok(Ok(response)) => response.into_inner(),
-            Ok(Err(status)) => return Err(CreateError::Failed(Failure::of(&status))),
+            Ok(Err(status)) => {
+                let failure = self.inner.stream_failure(&status, token_generation).await;
+                return Err(CreateError::Failed(failure));
+            }
             Err(_) => return Err(timed_out()),
         };
         let confirmation = match tokio::time::timeout(attempt_timeout, responses.message()).await {
@@ -349,10 +354,17 @@ impl Watcher {
                     message: format!("watch: {url} closed the stream before confirming"),
                 })));
             }
-            Ok(Err(status)) => return Err(CreateError::Failed(Failure::of(&status))),
+            Ok(Err(status)) => {
+                let failure = self.inner.stream_failure(&status, token_generation).await;
+                return Err(CreateError::Failed(failure));
+            }
             Err(_) => return Err(timed_out()),
         };
         if confirmation.canceled {
+            if let Some(status) = token_refusal_in_cancel_reason(&confirmation.cancel_reason) {
+                let failure = self.inner.stream_failure(&status, token_generation).await;
+                return Err(CreateError::Failed(failure));
+            }
             return Err(CreateError::Terminal(cancellation_error(&confirmation)));
         }
         if !confirmation.created {

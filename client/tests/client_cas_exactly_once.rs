@@ -136,6 +136,7 @@ async fn run_counter_workload(
             writes_retried_after_unknown_outcome: stats_after.writes_retried_after_unknown_outcome
                 - stats_before.writes_retried_after_unknown_outcome,
             sessions_opened: stats_after.sessions_opened - stats_before.sessions_opened,
+            tokens_obtained: stats_after.tokens_obtained - stats_before.tokens_obtained,
         },
         elapsed: started.elapsed(),
     }

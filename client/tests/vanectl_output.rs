@@ -18,7 +18,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use vanectl_support::{
-    Output, etcdctl_command, etcdctl_in, mask_after, start_cluster, stdout_until, vanectl_in,
+    HEADER_ID_PREFIXES, Output, etcdctl_command, etcdctl_in, mask_after, start_cluster,
+    stdout_until, vanectl_in,
 };
 
 /// Where a step runs.
@@ -236,21 +237,9 @@ fn script() -> Vec<Step> {
 
 /// Ids and terms that differ between cluster A and cluster B.
 fn mask_cluster(text: &str) -> String {
-    let text = mask_after(
-        text,
-        &[
-            "\"cluster_id\":",
-            "\"member_id\":",
-            "\"raft_term\":",
-            "\"ClusterID\" : ",
-            "\"MemberID\" : ",
-            "\"RaftTerm\" : ",
-            "\"ID\":",
-            "\"ID\" : ",
-            "\"id\":",
-        ],
-        false,
-    );
+    let mut prefixes = HEADER_ID_PREFIXES.to_vec();
+    prefixes.extend(["\"ID\":", "\"ID\" : ", "\"id\":"]);
+    let text = mask_after(text, &prefixes, false);
     mask_after(&text, &["lease "], true)
 }
 

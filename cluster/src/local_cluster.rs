@@ -112,6 +112,7 @@ impl LocalCluster {
                 heartbeat_interval_ms: spec.heartbeat_interval_ms,
                 election_timeout_ms: spec.election_timeout_ms,
                 log_level: spec.log_level.clone(),
+                extra_args: spec.extra_args.clone(),
                 names_issued: u32::try_from(names.len()).unwrap_or(u32::MAX),
                 members,
             },

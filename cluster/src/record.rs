@@ -92,6 +92,9 @@ pub struct ClusterRecord {
     pub election_timeout_ms: u64,
     /// `vaned --log-level`.
     pub log_level: String,
+    /// Further flags every member gets ([`crate::ClusterSpec::extra_args`]).
+    #[serde(default)]
+    pub extra_args: Vec<String>,
     /// How many member names were ever issued; names are never reused, because a
     /// removed member's data directory stays on disk.
     pub names_issued: u32,
@@ -211,6 +214,9 @@ impl ClusterRecord {
             "--log-level".to_string(),
             self.log_level.clone(),
         ]
+        .into_iter()
+        .chain(self.extra_args.iter().cloned())
+        .collect()
     }
 }
 
@@ -257,6 +263,7 @@ mod tests {
             heartbeat_interval_ms: 100,
             election_timeout_ms: 1000,
             log_level: "info".to_string(),
+            extra_args: Vec::new(),
             names_issued: 2,
             members: vec![member("n1", 2379), member("n2", 2389)],
         };
@@ -278,6 +285,7 @@ mod tests {
             heartbeat_interval_ms: 100,
             election_timeout_ms: 1000,
             log_level: "info".to_string(),
+            extra_args: Vec::new(),
             names_issued: 1,
             members: vec![member("n1", 2379)],
         };

@@ -59,6 +59,9 @@ pub struct ClusterSpec {
     pub log_level: String,
     /// The bounds of every wait.
     pub timeouts: Timeouts,
+    /// Further `vaned` flags every member gets (e.g. `--auth-token-ttl 2` in a test of
+    /// token expiry).
+    pub extra_args: Vec<String>,
 }
 
 impl ClusterSpec {
@@ -77,6 +80,7 @@ impl ClusterSpec {
             election_timeout_ms: Self::ELECTION_TIMEOUT_MIN_MS,
             log_level: "info,openraft=warn".to_string(),
             timeouts: Timeouts::default(),
+            extra_args: Vec::new(),
         }
     }
 

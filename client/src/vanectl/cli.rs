@@ -24,7 +24,8 @@ use super::output::OutputFormat;
     version,
     about = "A simple command line client for Vane (etcdctl-compatible).",
     after_help = "Global flags may also be set from the environment: VANECTL_ENDPOINTS, \
-                  VANECTL_DIAL_TIMEOUT, VANECTL_COMMAND_TIMEOUT, VANECTL_WRITE_OUT, VANECTL_HEX.\n\n\
+                  VANECTL_DIAL_TIMEOUT, VANECTL_COMMAND_TIMEOUT, VANECTL_WRITE_OUT, VANECTL_HEX, \
+                  VANECTL_CACERT, VANECTL_CERT, VANECTL_KEY, VANECTL_USER, VANECTL_PASSWORD.\n\n\
                   Examples:\n  vanectl --endpoints=10.0.0.1:2379,10.0.0.2:2379 put /app/mode blue\n  \
                   vanectl get /app/ --prefix -w json\n  vanectl member list -w table",
     disable_help_subcommand = true
@@ -92,6 +93,24 @@ pub struct GlobalArgs {
     /// The private key of --cert
     #[arg(long = "key", id = "tls_key", global = true, env = "VANECTL_KEY")]
     pub key: Option<std::path::PathBuf>,
+
+    /// username[:password] for authentication (prompt if password is not supplied)
+    #[arg(long = "user", id = "auth_user", global = true, env = "VANECTL_USER")]
+    pub user: Option<String>,
+
+    /// password for authentication (if this option is used, --user option shouldn't include password)
+    #[arg(
+        long = "password",
+        id = "auth_password",
+        global = true,
+        env = "VANECTL_PASSWORD",
+        hide_env_values = true
+    )]
+    pub password: Option<String>,
+
+    /// The user and password `--user` and `--password` (or the prompt) resolved to.
+    #[arg(skip)]
+    pub credentials: Option<vane_client::Credentials>,
 }
 
 /// The verbs.
@@ -159,6 +178,15 @@ pub enum Command {
     /// Manages cluster snapshots
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// Enable or disable authentication
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// User related commands
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Role related commands
+    #[command(subcommand)]
+    Role(RoleCommand),
     /// Prints the version of vanectl
     #[command(after_help = "Example:\n  vanectl version")]
     Version,
@@ -171,6 +199,180 @@ pub enum Command {
     //   Namespace(NamespaceCommand)   create / get / list / set-schema
     //   Change(ChangeCommand)         draft / approve / apply / list (change requests)
     //   Audit(AuditArgs), History(HistoryArgs), Rollback(RollbackArgs)
+}
+
+/// `auth ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Enables authentication
+    #[command(
+        after_help = "Example (a root user with the root role must exist):\n  \
+                            vanectl user add root\n  vanectl user grant-role root root\n  \
+                            vanectl auth enable"
+    )]
+    Enable,
+    /// Disables authentication
+    #[command(after_help = "Example:\n  vanectl --user root auth disable")]
+    Disable,
+    /// Returns authentication status
+    #[command(after_help = "Example:\n  vanectl --user root auth status")]
+    Status,
+}
+
+/// etcdctl's `--interactive` of `user add` and `user passwd`: a Go-style boolean, true
+/// when given bare.
+#[derive(Clone, Copy, Debug, Args)]
+pub struct PasswordPrompt {
+    /// Read password from the terminal (false: read it from stdin)
+    #[arg(
+        long = "interactive",
+        default_value = "true",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub on_terminal: bool,
+}
+
+/// `user ...`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Adds a new user
+    #[command(
+        after_help = "Examples:\n  vanectl user add alice            (asks for the password)\n  \
+                            vanectl user add alice:s3cret\n  \
+                            echo s3cret | vanectl user add alice --interactive=false\n  \
+                            vanectl user add ci-bot --no-password   (client certificate only)"
+    )]
+    Add {
+        /// The user name, or user:password
+        name: String,
+        #[command(flatten)]
+        interactive: PasswordPrompt,
+        /// Supply password from the command line flag
+        #[arg(long)]
+        new_user_password: Option<String>,
+        /// Create a user without password (CN based auth only)
+        #[arg(long)]
+        no_password: bool,
+    },
+    /// Deletes a user
+    #[command(after_help = "Example:\n  vanectl user delete alice")]
+    Delete {
+        /// The user name
+        name: String,
+    },
+    /// Gets detailed information of a user
+    #[command(
+        after_help = "Examples:\n  vanectl user get alice\n  vanectl user get alice --detail"
+    )]
+    Get {
+        /// The user name
+        name: String,
+        /// Show permissions of roles granted to the user
+        #[arg(long)]
+        detail: bool,
+    },
+    /// Lists all users
+    #[command(after_help = "Example:\n  vanectl user list")]
+    List,
+    /// Changes password of user
+    #[command(after_help = "Examples:\n  vanectl user passwd alice\n  \
+                            echo n3w | vanectl user passwd alice --interactive=false")]
+    Passwd {
+        /// The user name
+        name: String,
+        #[command(flatten)]
+        interactive: PasswordPrompt,
+    },
+    /// Grants a role to a user
+    #[command(after_help = "Example:\n  vanectl user grant-role alice app-reader")]
+    GrantRole {
+        /// The user name
+        name: String,
+        /// The role name
+        role: String,
+    },
+    /// Revokes a role from a user
+    #[command(after_help = "Example:\n  vanectl user revoke-role alice app-reader")]
+    RevokeRole {
+        /// The user name
+        name: String,
+        /// The role name
+        role: String,
+    },
+}
+
+/// `role ...`.
+#[derive(Debug, Subcommand)]
+pub enum RoleCommand {
+    /// Adds a new role
+    #[command(after_help = "Example:\n  vanectl role add app-reader")]
+    Add {
+        /// The role name
+        name: String,
+    },
+    /// Deletes a role
+    #[command(after_help = "Example:\n  vanectl role delete app-reader")]
+    Delete {
+        /// The role name
+        name: String,
+    },
+    /// Gets detailed information of a role
+    #[command(after_help = "Example:\n  vanectl role get app-reader")]
+    Get {
+        /// The role name
+        name: String,
+    },
+    /// Lists all roles
+    #[command(after_help = "Example:\n  vanectl role list")]
+    List,
+    /// Grants a key to a role
+    #[command(
+        after_help = "Examples:\n  vanectl role grant-permission app-reader read /app/ --prefix\n  \
+                            vanectl role grant-permission app-writer readwrite /app/mode\n  \
+                            vanectl role grant-permission ops write a z     (keys from a up to z)"
+    )]
+    GrantPermission {
+        /// The role name
+        name: String,
+        /// read, write or readwrite
+        perm_type: String,
+        /// The key, or the start of the range
+        #[arg(value_name = "KEY")]
+        perm_key: String,
+        /// The end of the range (exclusive)
+        #[arg(value_name = "RANGE_END")]
+        perm_range_end: Option<String>,
+        /// Grant a prefix permission
+        #[arg(long)]
+        prefix: bool,
+        /// Grant a permission of keys that are greater than or equal to the given key using byte compare
+        #[arg(long)]
+        from_key: bool,
+    },
+    /// Revokes a key from a role
+    #[command(
+        after_help = "Examples:\n  vanectl role revoke-permission app-reader /app/ --prefix\n  \
+                            vanectl role revoke-permission app-writer /app/mode"
+    )]
+    RevokePermission {
+        /// The role name
+        name: String,
+        /// The key, or the start of the range
+        #[arg(value_name = "KEY")]
+        perm_key: String,
+        /// The end of the range (exclusive)
+        #[arg(value_name = "RANGE_END")]
+        perm_range_end: Option<String>,
+        /// Revoke a prefix permission
+        #[arg(long)]
+        prefix: bool,
+        /// Revoke a permission of keys that are greater than or equal to the given key using byte compare
+        #[arg(long)]
+        from_key: bool,
+    },
 }
 
 /// `get`.

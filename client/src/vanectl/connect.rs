@@ -26,6 +26,7 @@ pub fn client_config(global: &GlobalArgs, endpoints: Vec<String>) -> ClientConfi
                 key: global.key.clone(),
             },
         ),
+        credentials: global.credentials.clone(),
         ..defaults
     }
 }
@@ -57,6 +58,10 @@ pub async fn connect_error(
         }
         vane_client::Error::Unavailable { .. } | vane_client::Error::Timeout { .. } => {
             unreachable(&error, endpoints, dial_timeout).await
+        }
+        vane_client::Error::Authentication { message } => {
+            // etcdctl fails to create its client here, and exits as for a bad connection.
+            CliError::new(exit::Exit::BadConnection, message)
         }
         other => exit::from_client(other),
     }

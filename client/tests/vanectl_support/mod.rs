@@ -193,3 +193,14 @@ pub fn mask_after(text: &str, prefixes: &[&str], hex: bool) -> String {
         rest = &rest[digits..];
     }
 }
+
+/// The JSON and fields spellings of the header's cluster id, member id and term, which
+/// differ between two clusters in the same state.
+pub const HEADER_ID_PREFIXES: [&str; 6] = [
+    "\"cluster_id\":",
+    "\"member_id\":",
+    "\"raft_term\":",
+    "\"ClusterID\" : ",
+    "\"MemberID\" : ",
+    "\"RaftTerm\" : ",
+];

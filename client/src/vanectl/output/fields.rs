@@ -116,12 +116,41 @@ pub(super) fn render(report: &Report<'_>) -> String {
                 o.push('\n');
             }
         }
+        Report::AuthToggled { enabled } => o.push_str(&super::auth_toggled(enabled)),
+        Report::AuthChanged { header: h, .. } => header(o, h),
+        Report::RoleGet { response: r, .. } => {
+            header(o, r.header.as_ref());
+            for perm in &r.perm {
+                // etcdctl prints this one with Println, hence two spaces.
+                let _ = writeln!(o, "\"PermType\" :  {}", perm_type_name(perm.perm_type));
+                field(o, "Key", quote(&perm.key));
+                field(o, "RangeEnd", quote(&perm.range_end));
+            }
+        }
+        Report::RoleList(r) => {
+            header(o, r.header.as_ref());
+            o.push_str("\"Roles\" :");
+            for role in &r.roles {
+                o.push(' ');
+                o.push_str(&quote(role.as_bytes()));
+            }
+            o.push('\n');
+        }
         Report::MemberAdd { .. }
         | Report::MemberRemove { .. }
         | Report::MemberUpdate { .. }
-        | Report::MemberPromote { .. } => {}
+        | Report::MemberPromote { .. }
+        | Report::AuthStatus(_)
+        | Report::UserGet { .. }
+        | Report::UserList(_) => {}
     }
     out
+}
+
+/// etcd's name of a permission type (`READ`, `WRITE`, `READWRITE`).
+fn perm_type_name(perm_type: i32) -> String {
+    vane_proto::authpb::permission::Type::try_from(perm_type)
+        .map_or_else(|_| perm_type.to_string(), |t| t.as_str_name().to_string())
 }
 
 /// `"Name" : value`; Go's `fmt.Println` puts one space between the two, so an empty

@@ -46,6 +46,54 @@ pub(super) fn render(report: &Report<'_>) -> String {
         }
         Report::Compaction { revision } => return format!("compacted revision {revision}\n"),
         Report::SnapshotSaved { path } => return format!("Snapshot saved at {path}\n"),
+        Report::AuthToggled { enabled } => return super::auth_toggled(enabled),
+        Report::AuthStatus(r) => {
+            let mut o = Object::new();
+            o.header(r.header.as_ref());
+            o.bool_omitempty("enabled", r.enabled);
+            o.int_omitempty("authRevision", r.auth_revision.into());
+            o.finish()
+        }
+        Report::AuthChanged { header, .. } => {
+            let mut o = Object::new();
+            o.header(header);
+            o.finish()
+        }
+        Report::UserGet { response: r, .. } => {
+            let mut o = Object::new();
+            o.header(r.header.as_ref());
+            o.strings_omitempty("roles", &r.roles);
+            o.finish()
+        }
+        Report::UserList(r) => {
+            let mut o = Object::new();
+            o.header(r.header.as_ref());
+            o.strings_omitempty("users", &r.users);
+            o.finish()
+        }
+        Report::RoleGet { response: r, .. } => {
+            let mut o = Object::new();
+            o.header(r.header.as_ref());
+            if !r.perm.is_empty() {
+                o.raw(
+                    "perm",
+                    &array(r.perm.iter().map(|p| {
+                        let mut item = Object::new();
+                        item.int_omitempty("permType", p.perm_type.into());
+                        item.bytes_omitempty("key", &p.key);
+                        item.bytes_omitempty("range_end", &p.range_end);
+                        item.finish()
+                    })),
+                );
+            }
+            o.finish()
+        }
+        Report::RoleList(r) => {
+            let mut o = Object::new();
+            o.header(r.header.as_ref());
+            o.strings_omitempty("roles", &r.roles);
+            o.finish()
+        }
         Report::LeaseGrant(r) => {
             let mut o = Object::new();
             o.embedded_header(r.header.as_ref());

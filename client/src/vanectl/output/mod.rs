@@ -15,6 +15,10 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 use vane_proto::etcdserverpb::{
+    AuthRoleGetResponse, AuthRoleListResponse, AuthStatusResponse, AuthUserGetResponse,
+    AuthUserListResponse, ResponseHeader,
+};
+use vane_proto::etcdserverpb::{
     DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse, LeaseLeasesResponse,
     LeaseRevokeResponse, LeaseTimeToLiveResponse, MemberAddResponse, MemberListResponse,
     MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse, PutResponse, RangeResponse,
@@ -155,6 +159,39 @@ pub enum Report<'a> {
         /// Where the snapshot was written.
         path: &'a str,
     },
+    /// `auth enable` and `auth disable`: one line in every format, as etcdctl prints it.
+    AuthToggled {
+        /// Whether auth is now on.
+        enabled: bool,
+    },
+    /// `auth status` (etcdctl 3.5's verb).
+    AuthStatus(&'a AuthStatusResponse),
+    /// A user or role change whose answer is only a header (`user add|delete|passwd|
+    /// grant-role|revoke-role`, `role add|delete|grant-permission|revoke-permission`).
+    AuthChanged {
+        /// The answer's header.
+        header: Option<&'a ResponseHeader>,
+        /// What the simple format prints, in etcdctl's words ("User alice created").
+        done: &'a str,
+    },
+    /// `user get` without `--detail`.
+    UserGet {
+        /// The user asked about.
+        name: &'a str,
+        /// The answer.
+        response: &'a AuthUserGetResponse,
+    },
+    /// `user list`.
+    UserList(&'a AuthUserListResponse),
+    /// `role get`, also once per role in `user get --detail`.
+    RoleGet {
+        /// The role asked about.
+        name: &'a str,
+        /// The answer.
+        response: &'a AuthRoleGetResponse,
+    },
+    /// `role list`.
+    RoleList(&'a AuthRoleListResponse),
 }
 
 /// Which report, without its data: what the format check before a verb runs needs.
@@ -198,6 +235,20 @@ pub enum ReportKind {
     EndpointHealth,
     /// See [`Report::SnapshotSaved`].
     SnapshotSaved,
+    /// See [`Report::AuthToggled`].
+    AuthToggled,
+    /// See [`Report::AuthStatus`].
+    AuthStatus,
+    /// See [`Report::AuthChanged`].
+    AuthChanged,
+    /// See [`Report::UserGet`].
+    UserGet,
+    /// See [`Report::UserList`].
+    UserList,
+    /// See [`Report::RoleGet`].
+    RoleGet,
+    /// See [`Report::RoleList`].
+    RoleList,
 }
 
 impl Report<'_> {
@@ -223,6 +274,13 @@ impl Report<'_> {
             Report::EndpointStatus(_) => ReportKind::EndpointStatus,
             Report::EndpointHealth(_) => ReportKind::EndpointHealth,
             Report::SnapshotSaved { .. } => ReportKind::SnapshotSaved,
+            Report::AuthToggled { .. } => ReportKind::AuthToggled,
+            Report::AuthStatus(_) => ReportKind::AuthStatus,
+            Report::AuthChanged { .. } => ReportKind::AuthChanged,
+            Report::UserGet { .. } => ReportKind::UserGet,
+            Report::UserList(_) => ReportKind::UserList,
+            Report::RoleGet { .. } => ReportKind::RoleGet,
+            Report::RoleList(_) => ReportKind::RoleList,
         }
     }
 }
@@ -245,7 +303,13 @@ impl Printer {
             OutputFormat::Simple | OutputFormat::Json => true,
             OutputFormat::Fields => !matches!(
                 kind,
-                K::MemberAdd | K::MemberRemove | K::MemberUpdate | K::MemberPromote
+                K::MemberAdd
+                    | K::MemberRemove
+                    | K::MemberUpdate
+                    | K::MemberPromote
+                    | K::AuthStatus
+                    | K::UserGet
+                    | K::UserList
             ),
             OutputFormat::Table => matches!(
                 kind,
@@ -254,6 +318,7 @@ impl Printer {
                     | K::EndpointHealth
                     | K::Compaction
                     | K::SnapshotSaved
+                    | K::AuthToggled
             ),
         };
         if supported {
@@ -275,6 +340,15 @@ impl Printer {
             OutputFormat::Fields => fields::render(report).into_bytes(),
             OutputFormat::Table => table::render(report).into_bytes(),
         })
+    }
+}
+
+/// What `auth enable` and `auth disable` print, in every format.
+fn auth_toggled(enabled: bool) -> String {
+    if enabled {
+        "Authentication Enabled\n".to_string()
+    } else {
+        "Authentication Disabled\n".to_string()
     }
 }
 

@@ -3,13 +3,18 @@
 
 use std::io::Write as _;
 
+use vane_client::txn::prefix_range_end;
+use vane_proto::authpb::Permission;
+use vane_proto::authpb::permission::Type as PermType;
 use vane_proto::etcdserverpb::response_op::Response;
-use vane_proto::etcdserverpb::{DeleteRangeResponse, PutResponse, RangeResponse};
+use vane_proto::etcdserverpb::{
+    AuthRoleGetResponse, DeleteRangeResponse, PutResponse, RangeResponse,
+};
 use vane_proto::mvccpb::KeyValue;
 use vane_proto::mvccpb::event::EventType;
 
 use super::super::go_text;
-use super::{Report, member_add_settings, member_rows, status_rows};
+use super::{Report, auth_toggled, member_add_settings, member_rows, status_rows};
 
 /// The simple rendering of `report`. Endpoint health goes to stderr in etcdctl 3.4;
 /// the caller decides where these bytes go.
@@ -164,8 +169,64 @@ pub(super) fn render(report: &Report<'_>, hex: bool) -> Vec<u8> {
             }
         }
         Report::SnapshotSaved { path } => line(o, &format!("Snapshot saved at {path}")),
+        Report::AuthToggled { enabled } => o.extend_from_slice(auth_toggled(enabled).as_bytes()),
+        Report::AuthStatus(r) => {
+            line(o, &format!("Authentication Status: {}", r.enabled));
+            line(o, &format!("AuthRevision: {}", r.auth_revision));
+        }
+        Report::AuthChanged { done, .. } => line(o, done),
+        Report::UserGet { name, response } => {
+            line(o, &format!("User: {name}"));
+            let mut roles = String::from("Roles:");
+            for role in &response.roles {
+                roles.push(' ');
+                roles.push_str(role);
+            }
+            line(o, &roles);
+        }
+        Report::UserList(r) => r.users.iter().for_each(|user| line(o, user)),
+        Report::RoleGet { name, response } => role_get(o, name, response),
+        Report::RoleList(r) => r.roles.iter().for_each(|role| line(o, role)),
     }
     out
+}
+
+/// `role get`: the keys and ranges a role may read, then those it may write, as
+/// etcdctl prints them (`[a, b)`, `[a, <open ended>`, `(prefix a)`, a single key bare).
+fn role_get(o: &mut Vec<u8>, name: &str, response: &AuthRoleGetResponse) {
+    line(o, &format!("Role {name}"));
+    let print = |o: &mut Vec<u8>, perm: &Permission| {
+        o.push(b'\t');
+        if perm.range_end.is_empty() {
+            o.extend_from_slice(&perm.key);
+            o.push(b'\n');
+            return;
+        }
+        o.push(b'[');
+        o.extend_from_slice(&perm.key);
+        if perm.range_end == b"\0" {
+            o.extend_from_slice(b", <open ended>");
+        } else {
+            o.extend_from_slice(b", ");
+            o.extend_from_slice(&perm.range_end);
+            o.push(b')');
+        }
+        if !perm.key.is_empty() && prefix_range_end(&perm.key) == perm.range_end {
+            o.extend_from_slice(b" (prefix ");
+            o.extend_from_slice(&perm.key);
+            o.push(b')');
+        }
+        o.push(b'\n');
+    };
+    for (heading, wanted) in [("KV Read:", PermType::Read), ("KV Write:", PermType::Write)] {
+        line(o, heading);
+        for perm in &response.perm {
+            let kind = PermType::try_from(perm.perm_type).unwrap_or(PermType::Read);
+            if kind == wanted || kind == PermType::Readwrite {
+                print(o, perm);
+            }
+        }
+    }
 }
 
 fn line(out: &mut Vec<u8>, text: &str) {

@@ -1,9 +1,10 @@
 //! What each verb sends and prints, one file per etcd service (`kv.rs` for get, put, del
 //! and compaction; `txn.rs`; `watch.rs`; `lease.rs`; `member.rs`; `endpoint.rs`;
-//! `snapshot.rs`) and `local.rs` for the verbs that never contact the cluster. Every
+//! `snapshot.rs`; `auth.rs` for auth, user and role) and `local.rs` for the verbs that never contact the cluster. Every
 //! verb checks its arguments and output format first, connects second, so a typo never
 //! costs a round trip or leaves a change half-reported.
 
+mod auth;
 mod endpoint;
 mod kv;
 mod lease;
@@ -60,7 +61,11 @@ pub fn write_stdout(bytes: &[u8]) -> Result<(), CliError> {
 }
 
 /// Runs the verb `cli` names.
-pub async fn run(cli: Cli) -> Result<(), CliError> {
+pub async fn run(mut cli: Cli) -> Result<(), CliError> {
+    if !matches!(cli.command, Command::Version | Command::Completion(_)) {
+        cli.global.credentials =
+            auth::credentials(cli.global.user.as_deref(), cli.global.password.as_deref())?;
+    }
     let context = Context {
         printer: Printer {
             format: cli.global.write_out,
@@ -80,6 +85,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Member(command) => member::member(c, command).await,
         Command::Endpoint(command) => endpoint::endpoint(c, command).await,
         Command::Snapshot(command) => snapshot::snapshot(c, command).await,
+        Command::Auth(command) => auth::auth(c, command).await,
+        Command::User(command) => auth::user(c, command).await,
+        Command::Role(command) => auth::role(c, command).await,
         Command::Version => local::version(),
         Command::Completion(args) => local::completion(args),
     }
