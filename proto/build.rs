@@ -9,6 +9,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
+        // Namespaces are large next to the other operations and results: boxed, they do
+        // not grow every command and result held in memory.
+        .boxed(".vane.raft.v1.Command.op.namespace_change")
+        .boxed(".vane.raft.v1.CommandResult.result.namespace")
         .compile_protos(
             &[
                 "etcd/kv.proto",
@@ -18,6 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "raft/storage.proto",
                 "raft/peer.proto",
                 "vane/v1/session.proto",
+                "vane/v1/config.proto",
             ],
             &["etcd", "raft", "vane/v1"],
         )?;

@@ -59,7 +59,8 @@
 //! statuses are classified for retrying; `members.rs` connections and routing;
 //! `retry.rs` backoff; `auth.rs` credentials, the token and the Auth service; `client.rs` the call loop and the exactly-once write path;
 //! `session.rs` session numbering; `kv.rs`, `txn.rs`, `lease.rs`, `cluster.rs`,
-//! `maintenance.rs`, `watch.rs` one etcd service each.
+//! `maintenance.rs`, `watch.rs` one etcd service each; `namespace.rs` Vane's configuration
+//! API.
 
 #![warn(missing_docs)]
 
@@ -72,6 +73,7 @@ mod kv;
 mod lease;
 mod maintenance;
 mod members;
+mod namespace;
 mod retry;
 mod session;
 mod tls;

@@ -128,6 +128,19 @@ async fn tokens_are_obtained_refreshed_and_refused_as_etcd_clients_expect() {
     assert!(matches!(denied, Error::Permission { .. }), "{denied:?}");
     assert_eq!(denied.message(), "etcdserver: permission denied");
 
+    // Namespace changes need the root role; reading one needs only a verified user.
+    let namespace = vane_client::vane_proto::api::Namespace {
+        name: "app".to_string(),
+        prefix: b"/app/".to_vec(),
+        ..Default::default()
+    };
+    let denied = alice.create_namespace(namespace.clone()).await.unwrap_err();
+    assert_eq!(
+        denied.message(),
+        "etcdserver: permission denied",
+        "{denied:?}"
+    );
+
     // The token expires; the next request, a watch and a lease keep-alive get a new one.
     tokio::time::sleep(Duration::from_secs(TOKEN_TTL_S + 1)).await;
     alice
@@ -191,6 +204,14 @@ async fn tokens_are_obtained_refreshed_and_refused_as_etcd_clients_expect() {
     let root = connect(&cluster, "root", "rootpw")
         .await
         .expect("root connects");
+    root.create_namespace(namespace)
+        .await
+        .expect("root creates a namespace");
+    let listed = alice
+        .list_namespaces()
+        .await
+        .expect("alice reads namespaces");
+    assert_eq!(listed.namespaces.len(), 1);
     root.user_change_password(AuthUserChangePasswordRequest {
         name: "alice".to_string(),
         password: "newpw".to_string(),

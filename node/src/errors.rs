@@ -54,6 +54,9 @@ fn code_of(code: CommandCode) -> Code {
         | CommandCode::RoleNotFound
         | CommandCode::RoleNotGranted
         | CommandCode::PermissionNotGranted => Code::FailedPrecondition,
+        CommandCode::NamespaceNotFound => Code::NotFound,
+        CommandCode::NamespaceExists => Code::AlreadyExists,
+        CommandCode::GovernanceConflict | CommandCode::ApprovalRequired => Code::FailedPrecondition,
         CommandCode::Unknown => Code::Internal,
     }
 }

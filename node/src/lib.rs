@@ -16,6 +16,7 @@
 pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod config_api;
 pub mod entry;
 pub mod errors;
 pub mod etcd;

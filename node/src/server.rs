@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use futures::TryFutureExt;
 use tokio::net::TcpListener;
+use vane_proto::api::config_server::ConfigServer;
 use vane_proto::api::session_server::SessionServer;
 use vane_proto::etcdserverpb::auth_server::AuthServer;
 use vane_proto::etcdserverpb::cluster_server::ClusterServer;
@@ -26,6 +27,7 @@ use vane_raft_store::{DataDir, Limits, StateMachine};
 
 use crate::auth::AuthService;
 use crate::config::{ClusterState, Config, is_https, parse_url};
+use crate::config_api::ConfigService;
 use crate::etcd::cluster::ClusterService;
 use crate::etcd::kv::KvService;
 use crate::etcd::lease::LeaseService;
@@ -239,6 +241,10 @@ pub async fn run(config: Config) -> Result<(), StartError> {
                         .max_decoding_message_size(request_max),
                 )
                 .add_service(SessionServer::new(SessionService::new(node.clone())))
+                .add_service(
+                    ConfigServer::new(ConfigService::new(node.clone()))
+                        .max_decoding_message_size(request_max),
+                )
                 .add_service(AuthServer::new(AuthService::new(node.clone())))
                 .serve_with_incoming_shutdown(incoming(listener, tls), async move {
                     let _ = stop.wait_for(|s| *s).await;

@@ -29,6 +29,8 @@ impl fmt::Display for Command {
             Some(Op::AuthRoleDelete(_)) => "auth_role_delete",
             Some(Op::AuthRoleGrantPermission(_)) => "auth_role_grant_permission",
             Some(Op::AuthRoleRevokePermission(_)) => "auth_role_revoke_permission",
+            Some(Op::NamespaceChange(_)) => "namespace_change",
+            Some(Op::NamespaceDelete(_)) => "namespace_delete",
         };
         write!(
             f,

@@ -24,7 +24,8 @@ pub mod etcdserverpb {
 /// Vane's own packages, nested as their protobuf package names so that generated
 /// cross-package paths resolve.
 pub mod vane {
-    /// `vane.v1`: Vane's own client API beside etcd's (exactly-once sessions).
+    /// `vane.v1`: Vane's own client API beside etcd's (exactly-once sessions, the
+    /// configuration API).
     pub mod v1 {
         tonic::include_proto!("vane.v1");
     }

@@ -130,7 +130,9 @@ pub fn accesses_of(op: &Op) -> Vec<Access> {
         | Op::AuthRoleAdd(_)
         | Op::AuthRoleDelete(_)
         | Op::AuthRoleGrantPermission(_)
-        | Op::AuthRoleRevokePermission(_) => accesses.push(Access::Admin),
+        | Op::AuthRoleRevokePermission(_)
+        | Op::NamespaceChange(_)
+        | Op::NamespaceDelete(_) => accesses.push(Access::Admin),
         Op::LeaseGrant(_) | Op::OpenSession(_) | Op::CloseSession(_) => {}
     }
     accesses

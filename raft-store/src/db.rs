@@ -44,10 +44,14 @@ pub(crate) enum Cf {
     AuthUsers,
     /// Roles by name (`authpb.Role`: the key ranges they may read or write).
     AuthRoles,
+    /// Namespaces by name (`vane.v1.Namespace`).
+    Namespaces,
+    /// `prefix` → namespace name: which namespace governs a key.
+    NamespacePrefixes,
 }
 
 impl Cf {
-    pub(crate) const ALL: [Cf; 11] = [
+    pub(crate) const ALL: [Cf; 13] = [
         Cf::Meta,
         Cf::Kv,
         Cf::KvHistory,
@@ -59,6 +63,8 @@ impl Cf {
         Cf::Auth,
         Cf::AuthUsers,
         Cf::AuthRoles,
+        Cf::Namespaces,
+        Cf::NamespacePrefixes,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -74,6 +80,8 @@ impl Cf {
             Cf::Auth => "auth",
             Cf::AuthUsers => "auth_users",
             Cf::AuthRoles => "auth_roles",
+            Cf::Namespaces => "namespaces",
+            Cf::NamespacePrefixes => "namespace_prefixes",
         }
     }
 

@@ -63,6 +63,10 @@ pub enum StoreError {
     #[error(transparent)]
     Auth(#[from] AuthError),
 
+    /// A refusal by a namespace's rules, or of a namespace change.
+    #[error(transparent)]
+    Governance(#[from] GovernanceError),
+
     /// A command from a session the state machine no longer knows.
     #[error(
         "vane: client session {session_id} has expired or was never opened; open a new session and retry"
@@ -118,6 +122,7 @@ impl StoreError {
             StoreError::NoSpace => Code::NoSpace,
             StoreError::InvalidArgument(_) => Code::InvalidArgument,
             StoreError::Auth(refusal) => refusal.code(),
+            StoreError::Governance(refusal) => refusal.code(),
             StoreError::SessionExpired { .. } => Code::SessionExpired,
             StoreError::SessionSequence(_) => Code::SessionSequence,
             StoreError::Rocks(_)
@@ -136,6 +141,36 @@ impl StoreError {
 
     pub(crate) fn decode(what: &str, err: prost::DecodeError) -> Self {
         StoreError::Corrupt(format!("{what} did not decode: {err}"))
+    }
+}
+
+/// Refusals of the governance rules (namespaces and the writes they govern).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GovernanceError {
+    /// No namespace has this name.
+    #[error("vane: namespace {0} not found")]
+    NotFound(String),
+    /// A namespace with this name exists.
+    #[error("vane: namespace {0} already exists")]
+    Exists(String),
+    /// The change contradicts the state: overlapping prefixes, keys left under a
+    /// namespace being deleted, existing values a new schema rejects.
+    #[error("vane: {0}")]
+    Conflict(String),
+    /// A direct write into a namespace whose changes need approvals.
+    #[error("vane: {0}")]
+    ApprovalRequired(String),
+}
+
+impl GovernanceError {
+    /// The code the refusal is recorded under.
+    pub fn code(&self) -> Code {
+        match self {
+            GovernanceError::NotFound(_) => Code::NamespaceNotFound,
+            GovernanceError::Exists(_) => Code::NamespaceExists,
+            GovernanceError::Conflict(_) => Code::GovernanceConflict,
+            GovernanceError::ApprovalRequired(_) => Code::ApprovalRequired,
+        }
     }
 }
 

@@ -16,6 +16,7 @@ pub mod auth;
 pub mod data_dir;
 mod db;
 pub mod error;
+pub mod governance;
 mod lease;
 mod mvcc;
 #[cfg(feature = "planted-bugs")]
@@ -25,7 +26,7 @@ mod session;
 pub mod state_machine;
 
 pub use data_dir::{DataDir, FORMAT_VERSION};
-pub use error::{AuthError, StoreError};
+pub use error::{AuthError, GovernanceError, StoreError};
 pub use lease::LEASE_TTL_MAX_SECONDS;
 pub use mvcc::Limits;
 pub use mvcc::events::EventPage;

@@ -187,6 +187,12 @@ pub enum Command {
     /// Role related commands
     #[command(subcommand)]
     Role(RoleCommand),
+    /// Namespaces: key prefixes governed by a JSON Schema and an approval policy
+    #[command(subcommand, name = "ns")]
+    Namespace(NamespaceCommand),
+    /// Checks values against the schema of their namespace
+    #[command(subcommand)]
+    Schema(SchemaCommand),
     /// Prints the version of vanectl
     #[command(after_help = "Example:\n  vanectl version")]
     Version,
@@ -195,8 +201,7 @@ pub enum Command {
                             vanectl completion zsh > \"${fpath[1]}/_vanectl\"\n  \
                             vanectl completion fish > ~/.config/fish/completions/vanectl.fish")]
     Completion(CompletionArgs),
-    // Vane's configuration verbs join here as subcommand groups, e.g.
-    //   Namespace(NamespaceCommand)   create / get / list / set-schema
+    // Vane's configuration verbs to come, as subcommand groups:
     //   Change(ChangeCommand)         draft / approve / apply / list (change requests)
     //   Audit(AuditArgs), History(HistoryArgs), Rollback(RollbackArgs)
 }
@@ -372,6 +377,111 @@ pub enum RoleCommand {
         /// Revoke a permission of keys that are greater than or equal to the given key using byte compare
         #[arg(long)]
         from_key: bool,
+    },
+}
+
+/// The policy flags of `ns create` and `ns update`.
+#[derive(Clone, Debug, Default, Args)]
+pub struct NamespacePolicyArgs {
+    /// A JSON Schema (draft 2020-12) file every value under the prefix must satisfy
+    #[arg(long)]
+    pub schema: Option<std::path::PathBuf>,
+    /// Approvals a change needs; with more than 0 direct writes are refused
+    #[arg(long)]
+    pub approvals: Option<u32>,
+    /// A role whose members may approve (repeat for several)
+    #[arg(long = "approver-role")]
+    pub approver_roles: Vec<String>,
+    /// Let the author of a change approve it
+    #[arg(long)]
+    pub allow_self_approval: Option<bool>,
+    /// A role that may apply changes without approvals, giving a reason
+    #[arg(long)]
+    pub break_glass_role: Option<String>,
+    /// An environment, as NAME or NAME:INHERITS (repeat; e.g. base, staging:base, prod:staging)
+    #[arg(long = "env")]
+    pub environments: Vec<String>,
+    /// An owner (repeat for several)
+    #[arg(long = "owner")]
+    pub owners: Vec<String>,
+    /// What the namespace holds
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Values are sensitive: refusals do not echo them
+    #[arg(long)]
+    pub sensitive: Option<bool>,
+}
+
+/// `ns ...`.
+#[derive(Debug, Subcommand)]
+pub enum NamespaceCommand {
+    /// Creates a namespace claiming a key prefix
+    #[command(
+        after_help = "Examples:\n  vanectl ns create payments --prefix /payments/ --schema payments.schema.json\n  \
+                            vanectl ns create flags --prefix /flags/ --approvals 2 --approver-role reviewers \\\n      \
+                            --env base --env staging:base --env prod:staging"
+    )]
+    Create {
+        /// The namespace's name
+        name: String,
+        /// The key prefix it governs
+        #[arg(long)]
+        prefix: String,
+        /// The policy
+        #[command(flatten)]
+        policy: NamespacePolicyArgs,
+    },
+    /// Changes a namespace's policy (flags not given keep their value)
+    #[command(after_help = "Examples:\n  vanectl ns update flags --approvals 1\n  \
+                            vanectl ns update payments --schema v2.schema.json --force")]
+    Update {
+        /// The namespace's name
+        name: String,
+        /// The policy changes
+        #[command(flatten)]
+        policy: NamespacePolicyArgs,
+        /// Remove the schema
+        #[arg(long, conflicts_with = "schema")]
+        no_schema: bool,
+        /// Accept a schema that existing values do not satisfy (they are listed)
+        #[arg(long)]
+        force: bool,
+    },
+    /// Shows a namespace
+    #[command(
+        after_help = "Examples:\n  vanectl ns get payments\n  vanectl ns get payments -w json"
+    )]
+    Get {
+        /// The namespace's name
+        name: String,
+        /// Print only the schema
+        #[arg(long)]
+        schema: bool,
+    },
+    /// Lists namespaces
+    #[command(after_help = "Example:\n  vanectl ns list")]
+    List,
+    /// Deletes a namespace that has no keys left
+    #[command(after_help = "Example:\n  vanectl ns delete payments")]
+    Delete {
+        /// The namespace's name
+        name: String,
+    },
+}
+
+/// `schema ...`.
+#[derive(Debug, Subcommand)]
+pub enum SchemaCommand {
+    /// Whether a value would be accepted at a key now (nothing is written)
+    #[command(
+        after_help = "Examples:\n  vanectl schema validate /payments/limits '{\"max\": 10}'\n  \
+                            vanectl schema validate /payments/limits < limits.json"
+    )]
+    Validate {
+        /// The key
+        key: OsString,
+        /// The value (read from stdin when omitted)
+        value: Option<OsString>,
     },
 }
 

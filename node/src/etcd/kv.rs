@@ -97,6 +97,13 @@ impl Kv for KvService {
         let (metadata, _, request) = request.into_parts();
         check_put_request(&request).map_err(errors::from_store)?;
         let caller = self.node.caller(&metadata).await?;
+        if session.is_none() && !request.ignore_value {
+            // Refuse early what the namespace would refuse at apply. A retry in a session
+            // goes to apply, which may hold its remembered answer.
+            self.node
+                .refuse_ungoverned(&request.key, &request.value, request.lease)
+                .await?;
+        }
         match self.write(Op::Put(request), session, &caller).await? {
             (revision, Outcome::Put(mut response)) => {
                 response.header = self.node.header(revision);

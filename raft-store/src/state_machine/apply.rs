@@ -23,6 +23,7 @@ use vane_proto::storage::StateMachineMeta;
 use crate::auth::{self, Caller};
 use crate::db::BatchView;
 use crate::error::{Result, StoreError};
+use crate::governance::{self, SchemaCache};
 use crate::lease;
 use crate::mvcc::range::Revisions;
 use crate::mvcc::write::WriteTxn;
@@ -34,11 +35,22 @@ pub(crate) struct ApplyBatch<'db> {
     pub(crate) view: BatchView<'db>,
     pub(crate) meta: StateMachineMeta,
     limits: Limits,
+    schemas: &'db SchemaCache,
 }
 
 impl<'db> ApplyBatch<'db> {
-    pub(crate) fn new(view: BatchView<'db>, meta: StateMachineMeta, limits: Limits) -> Self {
-        ApplyBatch { view, meta, limits }
+    pub(crate) fn new(
+        view: BatchView<'db>,
+        meta: StateMachineMeta,
+        limits: Limits,
+        schemas: &'db SchemaCache,
+    ) -> Self {
+        ApplyBatch {
+            view,
+            meta,
+            limits,
+            schemas,
+        }
     }
 
     fn revisions(&self) -> Revisions {
@@ -192,7 +204,30 @@ impl<'db> ApplyBatch<'db> {
                 return Err(StoreError::NoSpace);
             }
         }
-        let outcome = match &command.op {
+        let outcome = self.execute_op(log_index, command, now_ms, revisions)?;
+        // Every key the request changed meets its namespace's policy, or nothing of the
+        // request stays (the caller rolls back). The member's own deletes (lease expiry)
+        // are exempt: governed values cannot carry a lease.
+        if self.meta.namespaces > 0
+            && self.meta.revision > revisions.current
+            && !command.from_member
+        {
+            governance::check_request(&self.view, self.schemas, self.meta.revision)?;
+        }
+        Ok(CommandResult {
+            revision: self.meta.revision,
+            result: Some(outcome),
+        })
+    }
+
+    fn execute_op(
+        &mut self,
+        log_index: u64,
+        command: &Command,
+        now_ms: i64,
+        revisions: Revisions,
+    ) -> Result<Outcome> {
+        Ok(match &command.op {
             None => {
                 return Err(StoreError::InvalidArgument(
                     "vane: command carries no operation".into(),
@@ -290,10 +325,19 @@ impl<'db> ApplyBatch<'db> {
             Some(Op::AuthRoleRevokePermission(request)) => {
                 Outcome::AuthChanged(auth::role_revoke_permission(&mut self.view, request)?)
             }
-        };
-        Ok(CommandResult {
-            revision: self.meta.revision,
-            result: Some(outcome),
+            Some(Op::NamespaceChange(request)) => {
+                let (response, created) =
+                    governance::change(&mut self.view, self.schemas, request, revisions.current)?;
+                if created {
+                    self.meta.namespaces += 1;
+                }
+                Outcome::Namespace(Box::new(response))
+            }
+            Some(Op::NamespaceDelete(request)) => {
+                let response = governance::delete(&mut self.view, request, revisions.current)?;
+                self.meta.namespaces = self.meta.namespaces.saturating_sub(1);
+                Outcome::Namespace(Box::new(response))
+            }
         })
     }
 }

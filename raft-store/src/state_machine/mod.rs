@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use prost::Message;
 use rocksdb::DB;
 use tokio::sync::watch;
+use vane_proto::api::Namespace;
 use vane_proto::authpb::Role;
 use vane_proto::etcdserverpb::{RangeRequest, RangeResponse};
 use vane_proto::raft::{Command, CommandResult, LogId, Membership, StoredMembership};
@@ -30,6 +31,7 @@ use crate::auth::{self, Access, Caller};
 use crate::data_dir::{DataDir, FORMAT_VERSION, sync_dir};
 use crate::db::{BatchView, Cf, Reader, SnapshotReader, open_state_machine_db};
 use crate::error::{Result, StoreError};
+use crate::governance::{self, SchemaCache};
 use crate::mvcc::events::{self, EventPage};
 use crate::mvcc::range::Revisions;
 use crate::mvcc::{Limits, hash, range};
@@ -71,6 +73,8 @@ pub struct Applied {
     pub revision: i64,
     /// Revisions below this one have been compacted away.
     pub compacted: i64,
+    /// How many namespaces exist: with none, a write needs no governance check.
+    pub namespaces: u64,
 }
 
 struct Live {
@@ -88,6 +92,8 @@ pub struct StateMachine {
     snapshot_files: Mutex<()>,
     // When the on-disk size was last measured, and what it was.
     db_size: Mutex<Option<(std::time::Instant, u64)>>,
+    // Namespaces' compiled schemas, for apply and for early checks.
+    schemas: SchemaCache,
 }
 
 fn empty_meta() -> StateMachineMeta {
@@ -110,6 +116,7 @@ fn applied_of(meta: &StateMachineMeta) -> Applied {
         log_index: meta.last_applied.map_or(0, |l| l.index),
         revision: meta.revision,
         compacted: meta.compact_revision,
+        namespaces: meta.namespaces,
     }
 }
 
@@ -137,6 +144,7 @@ impl StateMachine {
             applied,
             snapshot_files: Mutex::new(()),
             db_size: Mutex::new(None),
+            schemas: SchemaCache::default(),
         })
     }
 
@@ -286,6 +294,52 @@ impl StateMachine {
         crate::mvcc::write::keys_of_lease(&SnapshotReader::new(&db), id)
     }
 
+    /// The namespace called `name`, if any.
+    pub fn namespace(&self, name: &str) -> Result<Option<Namespace>> {
+        let db = self.db();
+        governance::get(&SnapshotReader::new(&db), name)
+    }
+
+    /// Every namespace, by name, and the revision of the state they were read from.
+    pub fn namespaces(&self) -> Result<(Vec<Namespace>, i64)> {
+        let db = self.db();
+        let reader = SnapshotReader::new(&db);
+        let meta = read_meta(&reader)?;
+        Ok((governance::list(&reader)?, meta.revision))
+    }
+
+    /// Why a direct write of `value` at `key` (a deletion when `None`) would be refused by
+    /// its namespace in the applied state, and that namespace's name: the early check a
+    /// member makes before proposing, and the answer of a dry run. Apply checks again.
+    pub fn check_governed_write(
+        &self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        lease: i64,
+    ) -> Result<Option<(String, StoreError)>> {
+        if self.applied().namespaces == 0 {
+            return Ok(None);
+        }
+        let db = self.db();
+        let reader = SnapshotReader::new(&db);
+        Ok(
+            governance::check_write(&reader, &self.schemas, key, value, lease)?
+                .map(|(namespace, refusal)| (namespace.name, refusal)),
+        )
+    }
+
+    /// The namespace governing `key`, if any.
+    pub fn governing_namespace(&self, key: &[u8]) -> Result<Option<Namespace>> {
+        let db = self.db();
+        governance::governing(&SnapshotReader::new(&db), key)
+    }
+
+    /// A CRC of every namespace: members that applied the same log agree on it.
+    pub fn governance_hash(&self) -> Result<u32> {
+        let db = self.db();
+        governance::hash(&SnapshotReader::new(&db))
+    }
+
     /// A client session's stored state.
     pub fn session(&self, id: u64) -> Result<Option<Session>> {
         let db = self.db();
@@ -300,7 +354,7 @@ impl StateMachine {
         }
         let db = self.db();
         let meta = read_meta(&SnapshotReader::new(&db))?;
-        let mut batch = ApplyBatch::new(BatchView::new(&db), meta, self.limits);
+        let mut batch = ApplyBatch::new(BatchView::new(&db), meta, self.limits, &self.schemas);
         let mut results = Vec::with_capacity(items.len());
         for item in items {
             let result = match &item.payload {

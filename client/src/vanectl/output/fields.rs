@@ -142,7 +142,10 @@ pub(super) fn render(report: &Report<'_>) -> String {
         | Report::MemberPromote { .. }
         | Report::AuthStatus(_)
         | Report::UserGet { .. }
-        | Report::UserList(_) => {}
+        | Report::UserList(_)
+        | Report::Namespace { .. }
+        | Report::NamespaceList(_)
+        | Report::Validated { .. } => {}
     }
     out
 }

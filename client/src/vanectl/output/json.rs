@@ -94,6 +94,39 @@ pub(super) fn render(report: &Report<'_>) -> String {
             o.strings_omitempty("roles", &r.roles);
             o.finish()
         }
+        Report::Namespace { response: r, .. } => {
+            let mut o = Object::new();
+            if let Some(n) = &r.namespace {
+                o.raw("namespace", &namespace(n));
+            }
+            o.int("revision", r.revision.into());
+            if r.offending_count > 0 {
+                o.raw(
+                    "offending_keys",
+                    &array(
+                        r.offending_keys
+                            .iter()
+                            .map(|k| string(&String::from_utf8_lossy(k))),
+                    ),
+                );
+                o.int("offending_count", r.offending_count.into());
+            }
+            o.finish()
+        }
+        Report::NamespaceList(r) => {
+            let mut o = Object::new();
+            o.raw("namespaces", &array(r.namespaces.iter().map(namespace)));
+            o.int("revision", r.revision.into());
+            o.finish()
+        }
+        Report::Validated { key, response: r } => {
+            let mut o = Object::new();
+            o.string("key", &String::from_utf8_lossy(key));
+            o.bool("valid", r.valid);
+            o.string("namespace", &r.namespace);
+            o.string_omitempty("reason", &r.reason);
+            o.finish()
+        }
         Report::LeaseGrant(r) => {
             let mut o = Object::new();
             o.embedded_header(r.header.as_ref());
@@ -273,6 +306,46 @@ impl Object {
         self.text.push('}');
         self.text
     }
+}
+
+/// A namespace as Vane's own JSON: readable prefix, the schema as JSON itself.
+fn namespace(n: &vane_proto::api::Namespace) -> String {
+    let mut o = Object::new();
+    o.string("name", &n.name);
+    o.string("prefix", &String::from_utf8_lossy(&n.prefix));
+    if !n.schema.is_empty() {
+        // The cluster accepted it as JSON; print it as such, re-encoded compactly.
+        match serde_json::from_str::<serde_json::Value>(&n.schema) {
+            Ok(schema) => o.raw("schema", &schema.to_string()),
+            Err(_) => o.string("schema", &n.schema),
+        }
+    }
+    o.int("schema_version", n.schema_version.into());
+    let approval = n.approval.clone().unwrap_or_default();
+    let mut a = Object::new();
+    a.int("approvals_required", approval.approvals_required.into());
+    a.raw(
+        "approver_roles",
+        &array(approval.approver_roles.iter().map(|r| string(r))),
+    );
+    a.bool("allow_self_approval", approval.allow_self_approval);
+    a.string("break_glass_role", &approval.break_glass_role);
+    o.raw("approval", &a.finish());
+    o.bool("sensitive", n.sensitive);
+    o.raw(
+        "environments",
+        &array(n.environments.iter().map(|e| {
+            let mut env = Object::new();
+            env.string("name", &e.name);
+            env.string("inherits", &e.inherits);
+            env.finish()
+        })),
+    );
+    o.raw("owners", &array(n.owners.iter().map(|owner| string(owner))));
+    o.string("description", &n.description);
+    o.int("create_revision", n.create_revision.into());
+    o.int("mod_revision", n.mod_revision.into());
+    o.finish()
 }
 
 fn array(items: impl Iterator<Item = String>) -> String {

@@ -14,6 +14,7 @@ mod table;
 use std::time::Duration;
 
 use clap::ValueEnum;
+use vane_proto::api::{ListNamespacesResponse, NamespaceResponse, ValidateValueResponse};
 use vane_proto::etcdserverpb::{
     AuthRoleGetResponse, AuthRoleListResponse, AuthStatusResponse, AuthUserGetResponse,
     AuthUserListResponse, ResponseHeader,
@@ -192,6 +193,22 @@ pub enum Report<'a> {
     },
     /// `role list`.
     RoleList(&'a AuthRoleListResponse),
+    /// `ns get`, and `ns create|update|delete` (which name what they did).
+    Namespace {
+        /// "created", "updated", "deleted", or `None` for `ns get`.
+        done: Option<&'a str>,
+        /// The answer.
+        response: &'a NamespaceResponse,
+    },
+    /// `ns list`.
+    NamespaceList(&'a ListNamespacesResponse),
+    /// `schema validate`.
+    Validated {
+        /// The key checked.
+        key: &'a [u8],
+        /// The answer.
+        response: &'a ValidateValueResponse,
+    },
 }
 
 /// Which report, without its data: what the format check before a verb runs needs.
@@ -249,6 +266,12 @@ pub enum ReportKind {
     RoleGet,
     /// See [`Report::RoleList`].
     RoleList,
+    /// See [`Report::Namespace`].
+    Namespace,
+    /// See [`Report::NamespaceList`].
+    NamespaceList,
+    /// See [`Report::Validated`].
+    Validated,
 }
 
 impl Report<'_> {
@@ -281,6 +304,9 @@ impl Report<'_> {
             Report::UserList(_) => ReportKind::UserList,
             Report::RoleGet { .. } => ReportKind::RoleGet,
             Report::RoleList(_) => ReportKind::RoleList,
+            Report::Namespace { .. } => ReportKind::Namespace,
+            Report::NamespaceList(_) => ReportKind::NamespaceList,
+            Report::Validated { .. } => ReportKind::Validated,
         }
     }
 }
@@ -310,6 +336,9 @@ impl Printer {
                     | K::AuthStatus
                     | K::UserGet
                     | K::UserList
+                    | K::Namespace
+                    | K::NamespaceList
+                    | K::Validated
             ),
             OutputFormat::Table => matches!(
                 kind,

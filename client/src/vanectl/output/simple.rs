@@ -4,6 +4,7 @@
 use std::io::Write as _;
 
 use vane_client::txn::prefix_range_end;
+use vane_proto::api::Namespace;
 use vane_proto::authpb::Permission;
 use vane_proto::authpb::permission::Type as PermType;
 use vane_proto::etcdserverpb::response_op::Response;
@@ -187,8 +188,132 @@ pub(super) fn render(report: &Report<'_>, hex: bool) -> Vec<u8> {
         Report::UserList(r) => r.users.iter().for_each(|user| line(o, user)),
         Report::RoleGet { name, response } => role_get(o, name, response),
         Report::RoleList(r) => r.roles.iter().for_each(|role| line(o, role)),
+        Report::Namespace { done, response } => {
+            let namespace = response.namespace.clone().unwrap_or_default();
+            match done {
+                Some(done) => line(o, &format!("Namespace {} {done}", namespace.name)),
+                None => namespace_lines(o, &namespace),
+            }
+            if response.offending_count > 0 {
+                line(
+                    o,
+                    &format!(
+                        "{} existing value(s) do not satisfy the new schema:",
+                        response.offending_count
+                    ),
+                );
+                for key in &response.offending_keys {
+                    line(o, &format!("\t{}", String::from_utf8_lossy(key)));
+                }
+            }
+        }
+        Report::NamespaceList(r) => {
+            for n in &r.namespaces {
+                let approvals = n.approval.as_ref().map_or(0, |a| a.approvals_required);
+                let schema = if n.schema.is_empty() {
+                    "no schema".to_string()
+                } else {
+                    format!("schema v{}", n.schema_version)
+                };
+                line(
+                    o,
+                    &format!(
+                        "{}, {}, {schema}, {approvals} approvals",
+                        n.name,
+                        String::from_utf8_lossy(&n.prefix)
+                    ),
+                );
+            }
+        }
+        Report::Validated { key, response } => {
+            let key = String::from_utf8_lossy(key);
+            if response.namespace.is_empty() {
+                line(
+                    o,
+                    &format!("{key} is in no namespace: any value is accepted"),
+                );
+            } else if response.valid {
+                line(
+                    o,
+                    &format!("valid: {key} in namespace {}", response.namespace),
+                );
+            } else {
+                line(o, &format!("invalid: {}", response.reason));
+            }
+        }
     }
     out
+}
+
+/// `ns get`: one `Field: value` line per part of the policy.
+fn namespace_lines(o: &mut Vec<u8>, n: &Namespace) {
+    line(o, &format!("Namespace: {}", n.name));
+    line(
+        o,
+        &format!("Prefix: {}", String::from_utf8_lossy(&n.prefix)),
+    );
+    if n.schema.is_empty() {
+        line(o, "Schema: none");
+    } else {
+        line(
+            o,
+            &format!(
+                "Schema: version {}, {} bytes",
+                n.schema_version,
+                n.schema.len()
+            ),
+        );
+    }
+    let approval = n.approval.clone().unwrap_or_default();
+    if approval.approvals_required == 0 {
+        line(o, "Approvals: none (direct writes allowed)");
+    } else {
+        let approvers = if approval.approver_roles.is_empty() {
+            "any user".to_string()
+        } else {
+            format!("roles {}", approval.approver_roles.join(", "))
+        };
+        line(
+            o,
+            &format!(
+                "Approvals: {} from {approvers}; self-approval {}",
+                approval.approvals_required,
+                if approval.allow_self_approval {
+                    "allowed"
+                } else {
+                    "forbidden"
+                }
+            ),
+        );
+    }
+    if !approval.break_glass_role.is_empty() {
+        line(
+            o,
+            &format!("Break-glass role: {}", approval.break_glass_role),
+        );
+    }
+    let environments: Vec<String> = n
+        .environments
+        .iter()
+        .map(|e| {
+            if e.inherits.is_empty() {
+                e.name.clone()
+            } else {
+                format!("{} (inherits {})", e.name, e.inherits)
+            }
+        })
+        .collect();
+    line(o, &format!("Environments: {}", environments.join(", ")));
+    line(o, &format!("Owners: {}", n.owners.join(", ")));
+    line(o, &format!("Description: {}", n.description));
+    line(o, &format!("Sensitive: {}", n.sensitive));
+    line(
+        o,
+        &format!(
+            "Revisions: created {}, modified {}",
+            n.create_revision, n.mod_revision
+        ),
+    );
 }
 
 /// `role get`: the keys and ranges a role may read, then those it may write, as

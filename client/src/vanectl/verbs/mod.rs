@@ -10,6 +10,7 @@ mod kv;
 mod lease;
 mod local;
 mod member;
+mod ns;
 mod snapshot;
 mod txn;
 mod watch;
@@ -88,6 +89,8 @@ pub async fn run(mut cli: Cli) -> Result<(), CliError> {
         Command::Auth(command) => auth::auth(c, command).await,
         Command::User(command) => auth::user(c, command).await,
         Command::Role(command) => auth::role(c, command).await,
+        Command::Namespace(command) => ns::namespace(c, command).await,
+        Command::Schema(command) => ns::schema(c, command).await,
         Command::Version => local::version(),
         Command::Completion(args) => local::completion(args),
     }
