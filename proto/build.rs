@@ -13,6 +13,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // not grow every command and result held in memory.
         .boxed(".vane.raft.v1.Command.op.namespace_change")
         .boxed(".vane.raft.v1.CommandResult.result.namespace")
+        .boxed(".vane.raft.v1.Command.op.change_create")
+        .boxed(".vane.raft.v1.CommandResult.result.change")
         .compile_protos(
             &[
                 "etcd/kv.proto",

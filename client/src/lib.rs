@@ -91,6 +91,7 @@ pub use kv::{CasOutcome, Updated};
 pub use lease::LeaseKeeper;
 pub use maintenance::SnapshotStream;
 pub use members::normalize_endpoint;
+pub use namespace::ChangeDecision;
 pub use session::{ACKED_BELOW_HEADER, SEQUENCE_HEADER, SESSION_HEADER};
 pub use tls::TlsFiles;
 pub use txn::TxnBuilder;

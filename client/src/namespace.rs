@@ -2,11 +2,14 @@
 //! retried only when certainly not applied (creating a namespace twice fails against
 //! its own success); reads and dry runs go to any member.
 
+use vane_proto::api::change_request::State as ChangeState;
 use vane_proto::api::config_client::ConfigClient;
 use vane_proto::api::{
-    CreateNamespaceRequest, DeleteNamespaceRequest, GetNamespaceRequest, ListNamespacesRequest,
+    ChangeActionRequest, ChangeOp, ChangeResponse, CreateChangeRequest, CreateNamespaceRequest,
+    DeleteNamespaceRequest, GetChangeRequest, GetNamespaceRequest, ListAuditRequest,
+    ListAuditResponse, ListChangesRequest, ListChangesResponse, ListNamespacesRequest,
     ListNamespacesResponse, Namespace, NamespaceResponse, UpdateNamespaceRequest,
-    ValidateValueRequest, ValidateValueResponse,
+    ValidateValueRequest, ValidateValueResponse, VerifyAuditRequest, VerifyAuditResponse,
 };
 
 use crate::client::{Attempts, Client, Headed};
@@ -27,8 +30,27 @@ macro_rules! headless {
 headless!(
     NamespaceResponse,
     ListNamespacesResponse,
-    ValidateValueResponse
+    ValidateValueResponse,
+    ChangeResponse,
+    ListChangesResponse,
+    ListAuditResponse,
+    VerifyAuditResponse,
 );
+
+/// A decision on a change request, for [`Client::decide_change`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeDecision {
+    /// Approve it; the approval that meets the policy applies it.
+    Approve,
+    /// Reject it (approvers).
+    Reject,
+    /// Withdraw it (its author).
+    Cancel,
+    /// Take the keys' current revisions as its base, dropping approvals (its author).
+    Rebase,
+    /// Apply it without approvals (the namespace's break-glass role, with a reason).
+    BreakGlass,
+}
 
 impl Client {
     /// Creates a namespace: it claims `namespace.prefix` and every write under it must
@@ -130,6 +152,190 @@ impl Client {
             let request = request.clone();
             async move { c.validate_value(request).await.map(|r| r.into_inner()) }
         })
+        .await
+    }
+
+    /// Opens a change request of `ops` in `namespace`; each key's current revision
+    /// becomes its base. In a namespace that needs no approvals it applies at once.
+    pub async fn create_change(
+        &self,
+        namespace: &str,
+        description: &str,
+        ops: Vec<ChangeOp>,
+    ) -> Result<ChangeResponse, Error> {
+        let request = CreateChangeRequest {
+            namespace: namespace.to_string(),
+            description: description.to_string(),
+            ops,
+            rollback: false,
+        };
+        self.config_call(
+            "change create",
+            Route::Write,
+            Retry::OnlyUnapplied,
+            |mut c| {
+                let request = request.clone();
+                async move { c.create_change(request).await.map(|r| r.into_inner()) }
+            },
+        )
+        .await
+    }
+
+    /// Approves, rejects, cancels, rebases or breaks glass on change request `id`, as the
+    /// client's user. `reason` is kept with rejections and break-glass.
+    pub async fn decide_change(
+        &self,
+        id: u64,
+        decision: ChangeDecision,
+        reason: &str,
+    ) -> Result<ChangeResponse, Error> {
+        let request = ChangeActionRequest {
+            id,
+            reason: reason.to_string(),
+        };
+        self.config_call(
+            "change decision",
+            Route::Write,
+            Retry::OnlyUnapplied,
+            |mut c| {
+                let request = request.clone();
+                async move {
+                    match decision {
+                        ChangeDecision::Approve => c.approve_change(request).await,
+                        ChangeDecision::Reject => c.reject_change(request).await,
+                        ChangeDecision::Cancel => c.cancel_change(request).await,
+                        ChangeDecision::Rebase => c.rebase_change(request).await,
+                        ChangeDecision::BreakGlass => c.break_glass_change(request).await,
+                    }
+                    .map(|r| r.into_inner())
+                }
+            },
+        )
+        .await
+    }
+
+    /// Change request `id`.
+    pub async fn get_change(&self, id: u64) -> Result<ChangeResponse, Error> {
+        self.config_call(
+            "change get",
+            Route::Read,
+            Retry::Always,
+            |mut c| async move {
+                c.get_change(GetChangeRequest { id })
+                    .await
+                    .map(|r| r.into_inner())
+            },
+        )
+        .await
+    }
+
+    /// Change requests, newest first, of `namespace` (all when empty), in `state` if given.
+    pub async fn list_changes(
+        &self,
+        namespace: &str,
+        state: Option<ChangeState>,
+    ) -> Result<ListChangesResponse, Error> {
+        let request = ListChangesRequest {
+            namespace: namespace.to_string(),
+            filter_state: state.is_some(),
+            state: state.map_or(0, |s| s as i32),
+        };
+        self.config_call("change list", Route::Read, Retry::Always, |mut c| {
+            let request = request.clone();
+            async move { c.list_changes(request).await.map(|r| r.into_inner()) }
+        })
+        .await
+    }
+
+    /// Audit records matching `filter`, oldest first: who changed what under the
+    /// namespaces, through which door, before and after.
+    pub async fn list_audit(&self, filter: ListAuditRequest) -> Result<ListAuditResponse, Error> {
+        self.config_call("audit list", Route::Read, Retry::Always, |mut c| {
+            let filter = filter.clone();
+            async move { c.list_audit(filter).await.map(|r| r.into_inner()) }
+        })
+        .await
+    }
+
+    /// Writes `key`'s value at `revision` back, as a new change: a change request marked
+    /// as a rollback, which applies at once in a namespace that needs no approvals and
+    /// waits for them in one that does. The old value comes from the audit (which
+    /// outlives compaction), else from the key's history at that revision.
+    pub async fn rollback(
+        &self,
+        key: &[u8],
+        revision: i64,
+        description: &str,
+    ) -> Result<ChangeResponse, Error> {
+        let verdict = self.validate_value(key.to_vec(), Vec::new()).await?;
+        if verdict.namespace.is_empty() {
+            return Err(Error::invalid(format!(
+                "{} is in no namespace; write the old value back with put",
+                String::from_utf8_lossy(key)
+            )));
+        }
+        let history = self
+            .list_audit(ListAuditRequest {
+                key: key.to_vec(),
+                ..Default::default()
+            })
+            .await?;
+        let recorded = history
+            .records
+            .iter()
+            .rev()
+            .find(|r| r.revision <= revision)
+            .map(|r| (!r.deleted).then(|| r.after.clone()));
+        let old_value = match recorded {
+            Some(value) => value,
+            None => {
+                let at = self
+                    .range(vane_proto::etcdserverpb::RangeRequest {
+                        key: key.to_vec(),
+                        revision,
+                        ..Default::default()
+                    })
+                    .await?;
+                at.kvs.into_iter().next().map(|kv| kv.value)
+            }
+        };
+        let op = match old_value {
+            Some(value) => ChangeOp {
+                key: key.to_vec(),
+                value,
+                ..Default::default()
+            },
+            None => ChangeOp {
+                key: key.to_vec(),
+                delete: true,
+                ..Default::default()
+            },
+        };
+        let request = CreateChangeRequest {
+            namespace: verdict.namespace,
+            description: description.to_string(),
+            ops: vec![op],
+            rollback: true,
+        };
+        self.config_call("rollback", Route::Write, Retry::OnlyUnapplied, |mut c| {
+            let request = request.clone();
+            async move { c.create_change(request).await.map(|r| r.into_inner()) }
+        })
+        .await
+    }
+
+    /// Recomputes the audit's hash chain on a member; names the first broken record.
+    pub async fn verify_audit(&self) -> Result<VerifyAuditResponse, Error> {
+        self.config_call(
+            "audit verify",
+            Route::Read,
+            Retry::Always,
+            |mut c| async move {
+                c.verify_audit(VerifyAuditRequest {})
+                    .await
+                    .map(|r| r.into_inner())
+            },
+        )
         .await
     }
 

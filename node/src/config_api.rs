@@ -9,15 +9,19 @@
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
+use vane_proto::api::change_request::State as ChangeState;
 use vane_proto::api::config_server::Config;
 use vane_proto::api::{
-    CreateNamespaceRequest, DeleteNamespaceRequest, GetNamespaceRequest, ListNamespacesRequest,
+    ChangeActionRequest, ChangeResponse, CreateChangeRequest, CreateNamespaceRequest,
+    DeleteNamespaceRequest, GetChangeRequest, GetNamespaceRequest, ListAuditRequest,
+    ListAuditResponse, ListChangesRequest, ListChangesResponse, ListNamespacesRequest,
     ListNamespacesResponse, NamespaceResponse, UpdateNamespaceRequest, ValidateValueRequest,
-    ValidateValueResponse,
+    ValidateValueResponse, VerifyAuditRequest, VerifyAuditResponse,
 };
+use vane_proto::raft::change_action::Kind;
 use vane_proto::raft::command::Op;
 use vane_proto::raft::command_result::Result as Outcome;
-use vane_proto::raft::{NamespaceChange, NamespaceDelete};
+use vane_proto::raft::{ChangeAction, NamespaceChange, NamespaceDelete};
 use vane_raft_store::auth::Access;
 use vane_raft_store::{GovernanceError, StoreError};
 
@@ -50,6 +54,46 @@ impl ConfigService {
                 "vane: unexpected result of a namespace change: {other:?}"
             ))),
         }
+    }
+
+    /// Proposes a change-request command for the request's caller; the state machine
+    /// decides what the caller may do under the namespace's policy.
+    async fn change_request<T>(
+        &self,
+        request: &Request<T>,
+        op: Op,
+    ) -> Result<ChangeResponse, Status> {
+        let caller = self.node.caller(request.metadata()).await?;
+        let result = self.node.propose_as(op, None, &caller).await?;
+        match result.result {
+            Some(Outcome::Change(response)) => Ok(*response),
+            Some(Outcome::Error(e)) => Err(errors::from_command(&e)),
+            other => Err(Status::internal(format!(
+                "vane: unexpected result of a change request: {other:?}"
+            ))),
+        }
+    }
+
+    async fn act(
+        &self,
+        request: Request<ChangeActionRequest>,
+        kind: Kind,
+    ) -> Result<Response<ChangeResponse>, Status> {
+        let op = Op::ChangeAction(ChangeAction {
+            kind: kind as i32,
+            id: request.get_ref().id,
+            reason: request.get_ref().reason.clone(),
+        });
+        Ok(Response::new(self.change_request(&request, op).await?))
+    }
+
+    /// A caller allowed to verify the audit (it reads every governed key's values, so
+    /// the root role while auth is on), with this member caught up.
+    async fn auditor<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        self.node
+            .authorized_caller(request.metadata(), &[Access::Admin])
+            .await?;
+        self.node.linearizable_barrier().await
     }
 
     /// A verified caller, with this member caught up to every change acknowledged before
@@ -160,6 +204,139 @@ impl Config for ConfigService {
             namespaces,
             revision,
         }))
+    }
+
+    async fn create_change(
+        &self,
+        request: Request<CreateChangeRequest>,
+    ) -> Result<Response<ChangeResponse>, Status> {
+        let op = Op::ChangeCreate(Box::new(request.get_ref().clone()));
+        Ok(Response::new(self.change_request(&request, op).await?))
+    }
+
+    async fn approve_change(
+        &self,
+        request: Request<ChangeActionRequest>,
+    ) -> Result<Response<ChangeResponse>, Status> {
+        self.act(request, Kind::Approve).await
+    }
+
+    async fn reject_change(
+        &self,
+        request: Request<ChangeActionRequest>,
+    ) -> Result<Response<ChangeResponse>, Status> {
+        self.act(request, Kind::Reject).await
+    }
+
+    async fn cancel_change(
+        &self,
+        request: Request<ChangeActionRequest>,
+    ) -> Result<Response<ChangeResponse>, Status> {
+        self.act(request, Kind::Cancel).await
+    }
+
+    async fn rebase_change(
+        &self,
+        request: Request<ChangeActionRequest>,
+    ) -> Result<Response<ChangeResponse>, Status> {
+        self.act(request, Kind::Rebase).await
+    }
+
+    async fn break_glass_change(
+        &self,
+        request: Request<ChangeActionRequest>,
+    ) -> Result<Response<ChangeResponse>, Status> {
+        self.act(request, Kind::BreakGlass).await
+    }
+
+    async fn get_change(
+        &self,
+        request: Request<GetChangeRequest>,
+    ) -> Result<Response<ChangeResponse>, Status> {
+        self.read(&request).await?;
+        let id = request.get_ref().id;
+        let change = self
+            .node
+            .state_machine
+            .change_request(id)
+            .map_err(errors::from_store)?
+            .ok_or_else(|| {
+                errors::from_store(StoreError::Governance(GovernanceError::ChangeNotFound(id)))
+            })?;
+        Ok(Response::new(ChangeResponse {
+            change: Some(change),
+            revision: self.node.state_machine.applied().revision,
+        }))
+    }
+
+    async fn list_changes(
+        &self,
+        request: Request<ListChangesRequest>,
+    ) -> Result<Response<ListChangesResponse>, Status> {
+        self.read(&request).await?;
+        let ListChangesRequest {
+            namespace,
+            filter_state,
+            state,
+        } = request.into_inner();
+        let state = if filter_state {
+            Some(ChangeState::try_from(state).map_err(|_| {
+                Status::invalid_argument(format!("vane: unknown change request state {state}"))
+            })?)
+        } else {
+            None
+        };
+        let changes = self
+            .node
+            .state_machine
+            .change_requests(&namespace, state)
+            .map_err(errors::from_store)?;
+        Ok(Response::new(ListChangesResponse {
+            changes,
+            revision: self.node.state_machine.applied().revision,
+        }))
+    }
+
+    async fn list_audit(
+        &self,
+        request: Request<ListAuditRequest>,
+    ) -> Result<Response<ListAuditResponse>, Status> {
+        // Records of a key or prefix need read permission on it; the whole trail needs
+        // the root role (while auth is on).
+        let filter = request.get_ref();
+        let access = if filter.key.is_empty() {
+            Access::Admin
+        } else if filter.prefix {
+            Access::read(&filter.key, &vane_raft_store::prefix_range_end(&filter.key))
+        } else {
+            Access::read(&filter.key, &[])
+        };
+        self.node
+            .authorized_caller(request.metadata(), &[access])
+            .await?;
+        self.node.linearizable_barrier().await?;
+        let records = self
+            .node
+            .state_machine
+            .audit(request.get_ref())
+            .map_err(errors::from_store)?;
+        Ok(Response::new(ListAuditResponse {
+            records,
+            revision: self.node.state_machine.applied().revision,
+        }))
+    }
+
+    async fn verify_audit(
+        &self,
+        request: Request<VerifyAuditRequest>,
+    ) -> Result<Response<VerifyAuditResponse>, Status> {
+        self.auditor(&request).await?;
+        let verdict = self
+            .node
+            .state_machine
+            .verify_audit()
+            .map_err(errors::from_store)?;
+        Ok(Response::new(verdict))
     }
 
     async fn validate_value(

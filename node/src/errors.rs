@@ -54,7 +54,7 @@ fn code_of(code: CommandCode) -> Code {
         | CommandCode::RoleNotFound
         | CommandCode::RoleNotGranted
         | CommandCode::PermissionNotGranted => Code::FailedPrecondition,
-        CommandCode::NamespaceNotFound => Code::NotFound,
+        CommandCode::NamespaceNotFound | CommandCode::ChangeNotFound => Code::NotFound,
         CommandCode::NamespaceExists => Code::AlreadyExists,
         CommandCode::GovernanceConflict | CommandCode::ApprovalRequired => Code::FailedPrecondition,
         CommandCode::Unknown => Code::Internal,

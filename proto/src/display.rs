@@ -31,6 +31,8 @@ impl fmt::Display for Command {
             Some(Op::AuthRoleRevokePermission(_)) => "auth_role_revoke_permission",
             Some(Op::NamespaceChange(_)) => "namespace_change",
             Some(Op::NamespaceDelete(_)) => "namespace_delete",
+            Some(Op::ChangeCreate(_)) => "change_create",
+            Some(Op::ChangeAction(_)) => "change_action",
         };
         write!(
             f,

@@ -118,6 +118,14 @@ pub fn accesses_of(op: &Op) -> Vec<Access> {
         Op::DeleteRange(delete) => delete_accesses(delete, &mut accesses),
         Op::Txn(txn) => txn_accesses(txn, &mut accesses),
         Op::LeaseRevoke(revoke) => accesses.push(Access::WriteLeaseKeys(revoke.id)),
+        // Opening a change request needs what writing its keys would; approving one
+        // is decided by the namespace's policy, not by key permissions.
+        Op::ChangeCreate(create) => {
+            for op in &create.ops {
+                accesses.push(Access::write(&op.key, &[]));
+            }
+        }
+        Op::ChangeAction(_) => {}
         Op::Compaction(_)
         | Op::Alarm(_)
         | Op::AuthEnable(_)

@@ -48,10 +48,14 @@ pub(crate) enum Cf {
     Namespaces,
     /// `prefix` → namespace name: which namespace governs a key.
     NamespacePrefixes,
+    /// Change requests by id (`vane.v1.ChangeRequest`, id as 8 big-endian bytes).
+    Changes,
+    /// The audit chain by sequence number (`vane.v1.AuditRecord`); never compacted.
+    Audit,
 }
 
 impl Cf {
-    pub(crate) const ALL: [Cf; 13] = [
+    pub(crate) const ALL: [Cf; 15] = [
         Cf::Meta,
         Cf::Kv,
         Cf::KvHistory,
@@ -65,6 +69,8 @@ impl Cf {
         Cf::AuthRoles,
         Cf::Namespaces,
         Cf::NamespacePrefixes,
+        Cf::Changes,
+        Cf::Audit,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -82,6 +88,8 @@ impl Cf {
             Cf::AuthRoles => "auth_roles",
             Cf::Namespaces => "namespaces",
             Cf::NamespacePrefixes => "namespace_prefixes",
+            Cf::Changes => "changes",
+            Cf::Audit => "audit",
         }
     }
 

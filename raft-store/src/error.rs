@@ -160,6 +160,13 @@ pub enum GovernanceError {
     /// A direct write into a namespace whose changes need approvals.
     #[error("vane: {0}")]
     ApprovalRequired(String),
+    /// No change request has this id.
+    #[error("vane: change request {0} not found")]
+    ChangeNotFound(u64),
+    /// The principal may not take this decision (approve its own change, approve without
+    /// an approver role, break glass without the role).
+    #[error("vane: {0}")]
+    NotAllowed(String),
 }
 
 impl GovernanceError {
@@ -170,6 +177,8 @@ impl GovernanceError {
             GovernanceError::Exists(_) => Code::NamespaceExists,
             GovernanceError::Conflict(_) => Code::GovernanceConflict,
             GovernanceError::ApprovalRequired(_) => Code::ApprovalRequired,
+            GovernanceError::ChangeNotFound(_) => Code::ChangeNotFound,
+            GovernanceError::NotAllowed(_) => Code::PermissionDenied,
         }
     }
 }

@@ -79,7 +79,7 @@ fn compile(schema: &str) -> std::result::Result<jsonschema::Validator, String> {
 
 /// Why `value` may not be stored at `key` under `namespace`'s schema, in the words a
 /// refused write gets: the key, the JSON pointer of the offending part, the rule.
-fn schema_verdict(
+pub(crate) fn schema_verdict(
     cache: &SchemaCache,
     namespace: &Namespace,
     key: &[u8],
@@ -384,6 +384,12 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
         }
     }
     None
+}
+
+/// etcd's range end for every key starting with `prefix` (`"\0"`, every key from it on,
+/// when no key is above them all).
+pub fn prefix_range_end(prefix: &[u8]) -> Vec<u8> {
+    prefix_end(prefix).unwrap_or_else(|| vec![0])
 }
 
 /// Whether any live key starts with `prefix`.

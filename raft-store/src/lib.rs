@@ -12,7 +12,9 @@
 //! Nothing here reads a clock during apply, draws a random number, or touches the
 //! network: every node that applies the same log reaches the same bytes.
 
+pub mod audit;
 pub mod auth;
+pub mod change;
 pub mod data_dir;
 mod db;
 pub mod error;
@@ -27,6 +29,7 @@ pub mod state_machine;
 
 pub use data_dir::{DataDir, FORMAT_VERSION};
 pub use error::{AuthError, GovernanceError, StoreError};
+pub use governance::prefix_range_end;
 pub use lease::LEASE_TTL_MAX_SECONDS;
 pub use mvcc::Limits;
 pub use mvcc::events::EventPage;

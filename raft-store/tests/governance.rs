@@ -5,6 +5,7 @@
 mod common;
 
 use common::Store;
+use prost::Message;
 use vane_proto::api::{ApprovalPolicy, Namespace, NamespaceResponse};
 use vane_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use vane_proto::etcdserverpb::request_op::Request;
@@ -304,4 +305,81 @@ fn the_same_log_gives_the_same_governance_state_and_a_snapshot_carries_it() {
             .is_none(),
         "the installed state has the schema removed"
     );
+}
+
+#[test]
+fn the_audit_records_every_governed_change_and_names_an_altered_record() {
+    use vane_proto::api::ListAuditRequest;
+    use vane_proto::api::audit_record::Path;
+    use vane_raft_store::{DataDir, Limits, StateMachine};
+
+    let mut s = Store::new();
+    s.put("/db/before", r#"{"host":"untracked"}"#);
+    change(&mut s, namespace("db", "/db/", POOL_SCHEMA), true, false).unwrap();
+    s.put("/db/a", r#"{"host":"one"}"#);
+    s.put("/db/a", r#"{"host":"two"}"#);
+    s.put("/elsewhere", "not audited");
+    s.delete("/db/a", "", false).unwrap();
+    let refused = s.put_request(put("/db/a", "{}"));
+    assert!(refused.is_err(), "a refused write leaves no record");
+    s.apply(Op::Compaction(
+        vane_proto::etcdserverpb::CompactionRequest {
+            revision: s.revision(),
+            physical: false,
+        },
+    ));
+
+    let records = s.sm.audit(&ListAuditRequest::default()).unwrap();
+    let summary: Vec<(String, bool, String, bool)> = records
+        .iter()
+        .map(|r| {
+            (
+                String::from_utf8_lossy(&r.key).into_owned(),
+                r.existed_before,
+                String::from_utf8_lossy(&r.after).into_owned(),
+                r.deleted,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("/db/a".into(), false, r#"{"host":"one"}"#.into(), false),
+            ("/db/a".into(), true, r#"{"host":"two"}"#.into(), false),
+            ("/db/a".into(), true, String::new(), true),
+        ],
+        "every governed change, in order, surviving compaction"
+    );
+    assert_eq!(records[1].before, br#"{"host":"one"}"#.to_vec());
+    assert!(records.iter().all(|r| r.path == Path::EtcdApi as i32));
+    assert!(s.sm.verify_audit().unwrap().intact);
+
+    // Alter the second record on disk, behind the state machine's back.
+    let dir = s.dir.path().to_path_buf();
+    drop(s.sm);
+    let data = DataDir::open(&dir).unwrap();
+    let generation = data.current_generation().unwrap().unwrap();
+    let path = data.generation_path(generation);
+    drop(data);
+    {
+        let names = rocksdb::DB::list_cf(&rocksdb::Options::default(), &path).unwrap();
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), &path, &names).unwrap();
+        let audit = db.cf_handle("audit").unwrap();
+        let mut record = vane_proto::api::AuditRecord::decode(
+            db.get_cf(&audit, 2u64.to_be_bytes())
+                .unwrap()
+                .unwrap()
+                .as_slice(),
+        )
+        .unwrap();
+        record.after = br#"{"host":"forged"}"#.to_vec();
+        db.put_cf(&audit, 2u64.to_be_bytes(), record.encode_to_vec())
+            .unwrap();
+    }
+    let data = std::sync::Arc::new(DataDir::open(&dir).unwrap());
+    let reopened = StateMachine::open(data, Limits::default()).unwrap();
+    let verdict = reopened.verify_audit().unwrap();
+    assert!(!verdict.intact);
+    assert_eq!(verdict.broken_seq, 2, "{verdict:?}");
+    assert!(verdict.detail.contains("record 2"), "{verdict:?}");
 }

@@ -193,6 +193,42 @@ pub enum Command {
     /// Checks values against the schema of their namespace
     #[command(subcommand)]
     Schema(SchemaCommand),
+    /// Change requests: how changes reach a namespace that requires approvals
+    #[command(subcommand, name = "cr")]
+    Change(ChangeCommand),
+    /// The audit trail of governed keys
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Lists every version of a governed key with its revision, time, author and path
+    #[command(after_help = "Example:\n  vanectl history /flags/dark-mode")]
+    History {
+        /// The key
+        key: String,
+    },
+    /// Shows how a governed key's JSON value changed between two revisions
+    #[command(after_help = "Example:\n  vanectl diff /db/pool 12 40")]
+    Diff {
+        /// The key
+        key: String,
+        /// The older revision
+        from: i64,
+        /// The newer revision
+        to: i64,
+    },
+    /// Writes a governed key's value at an older revision back, as a new change request
+    #[command(
+        after_help = "Example:\n  vanectl rollback /flags/dark-mode --to 12 -m 'dark mode broke checkout'"
+    )]
+    Rollback {
+        /// The key
+        key: String,
+        /// The revision whose value to restore
+        #[arg(long = "to")]
+        to: i64,
+        /// Why
+        #[arg(short = 'm', long, default_value = "")]
+        description: String,
+    },
     /// Prints the version of vanectl
     #[command(after_help = "Example:\n  vanectl version")]
     Version,
@@ -201,9 +237,6 @@ pub enum Command {
                             vanectl completion zsh > \"${fpath[1]}/_vanectl\"\n  \
                             vanectl completion fish > ~/.config/fish/completions/vanectl.fish")]
     Completion(CompletionArgs),
-    // Vane's configuration verbs to come, as subcommand groups:
-    //   Change(ChangeCommand)         draft / approve / apply / list (change requests)
-    //   Audit(AuditArgs), History(HistoryArgs), Rollback(RollbackArgs)
 }
 
 /// `auth ...`.
@@ -467,6 +500,136 @@ pub enum NamespaceCommand {
         /// The namespace's name
         name: String,
     },
+}
+
+/// `--state` of `cr list`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ChangeStateArg {
+    /// Waiting for approvals.
+    Open,
+    /// Applied.
+    Applied,
+    /// Rejected by an approver.
+    Rejected,
+    /// Withdrawn by its author.
+    Cancelled,
+    /// A key moved since it was opened; rebase it.
+    Conflicted,
+}
+
+/// `cr ...`.
+#[derive(Debug, Subcommand)]
+pub enum ChangeCommand {
+    /// Opens a change request (each key's current revision becomes its base)
+    #[command(
+        after_help = "Examples:\n  vanectl cr create flags --put /flags/dark-mode=on -m 'dark mode for everyone'\n  \
+                            vanectl cr create flags --put /flags/a=1 --delete /flags/old"
+    )]
+    Create {
+        /// The namespace
+        namespace: String,
+        /// A key to put, as KEY=VALUE (repeat for several)
+        #[arg(long = "put", value_name = "KEY=VALUE")]
+        puts: Vec<String>,
+        /// A key to delete (repeat for several)
+        #[arg(long = "delete", value_name = "KEY")]
+        deletes: Vec<String>,
+        /// What the change is for
+        #[arg(short = 'm', long, default_value = "")]
+        description: String,
+    },
+    /// Approves a change request; the approval that meets the policy applies it
+    #[command(after_help = "Example:\n  vanectl --user bob cr approve 42")]
+    Approve {
+        /// The change request's id
+        id: u64,
+    },
+    /// Rejects a change request
+    #[command(
+        after_help = "Example:\n  vanectl --user bob cr reject 42 --reason 'needs a rollout plan'"
+    )]
+    Reject {
+        /// The change request's id
+        id: u64,
+        /// Why
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Withdraws your change request
+    #[command(after_help = "Example:\n  vanectl cr cancel 42")]
+    Cancel {
+        /// The change request's id
+        id: u64,
+    },
+    /// Takes the keys' current revisions as a conflicted request's new base (approvals are dropped)
+    #[command(after_help = "Example:\n  vanectl cr rebase 42")]
+    Rebase {
+        /// The change request's id
+        id: u64,
+    },
+    /// Applies a change request without its approvals (the namespace's break-glass role)
+    #[command(
+        after_help = "Example:\n  vanectl --user oncall cr break-glass 42 --reason 'INC-1234: payments down'"
+    )]
+    BreakGlass {
+        /// The change request's id
+        id: u64,
+        /// Why (kept on the request, which stays listed for review)
+        #[arg(long)]
+        reason: String,
+    },
+    /// Shows a change request
+    #[command(after_help = "Example:\n  vanectl cr get 42 -w json")]
+    Get {
+        /// The change request's id
+        id: u64,
+    },
+    /// Lists change requests, newest first
+    #[command(
+        after_help = "Examples:\n  vanectl cr list\n  vanectl cr list --ns flags --state open"
+    )]
+    List {
+        /// Only this namespace's
+        #[arg(long = "ns")]
+        namespace: Option<String>,
+        /// Only those in this state
+        #[arg(long, value_enum)]
+        state: Option<ChangeStateArg>,
+    },
+}
+
+/// `audit ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Lists audit records, oldest first
+    #[command(
+        after_help = "Examples:\n  vanectl audit list --ns flags\n  vanectl audit list /flags/ --prefix --by alice --limit 20"
+    )]
+    List {
+        /// Only this namespace's
+        #[arg(long = "ns")]
+        namespace: Option<String>,
+        /// Only this key's (with --prefix: every key starting with it)
+        key: Option<String>,
+        /// KEY is a prefix
+        #[arg(long)]
+        prefix: bool,
+        /// Only changes by this user
+        #[arg(long = "by")]
+        principal: Option<String>,
+        /// Only changes at or after this time (ms since the Unix epoch)
+        #[arg(long)]
+        since_ms: Option<i64>,
+        /// Only changes at or before this time (ms since the Unix epoch)
+        #[arg(long)]
+        until_ms: Option<i64>,
+        /// At most this many, the newest
+        #[arg(long, default_value_t = 0)]
+        limit: u32,
+    },
+    /// Recomputes the hash chain; names the first record that was altered
+    #[command(after_help = "Example:\n  vanectl audit verify")]
+    Verify,
 }
 
 /// `schema ...`.

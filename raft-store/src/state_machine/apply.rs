@@ -10,6 +10,7 @@
 //! anything else: the member that received a request checks it too, but only this check
 //! is ordered with the auth changes around it.
 
+use vane_proto::api::audit_record::Path as AuditPath;
 use vane_proto::etcdserverpb::ResponseHeader;
 use vane_proto::etcdserverpb::alarm_request::AlarmAction;
 use vane_proto::etcdserverpb::{
@@ -20,7 +21,9 @@ use vane_proto::raft::command_result::Result as Outcome;
 use vane_proto::raft::{Command, CommandError, CommandResult, LogId, SessionOpened};
 use vane_proto::storage::StateMachineMeta;
 
+use crate::audit::{self, Origin};
 use crate::auth::{self, Caller};
+use crate::change;
 use crate::db::BatchView;
 use crate::error::{Result, StoreError};
 use crate::governance::{self, SchemaCache};
@@ -29,6 +32,38 @@ use crate::mvcc::range::Revisions;
 use crate::mvcc::write::WriteTxn;
 use crate::mvcc::{Limits, compaction, txn};
 use crate::session::{self, Admission};
+
+/// Who made the changes of `command`, and through which door, for the audit: a change
+/// request's own record says whether it was a rollback or applied by break-glass.
+fn audit_origin<'c>(command: &'c Command, outcome: &Outcome, now_ms: i64) -> Origin<'c> {
+    let (path, change_id) = match outcome {
+        Outcome::Change(response) => {
+            let change = response.change.clone().unwrap_or_default();
+            let path = if change.break_glass {
+                AuditPath::BreakGlass
+            } else if change.rollback {
+                AuditPath::Rollback
+            } else {
+                AuditPath::ChangeRequest
+            };
+            (path, change.id)
+        }
+        _ => (AuditPath::EtcdApi, 0),
+    };
+    Origin {
+        principal: if command.from_member {
+            MEMBER_PRINCIPAL
+        } else {
+            &command.principal
+        },
+        path,
+        change_id,
+        at_ms: now_ms,
+    }
+}
+
+/// The principal the audit names for a member's own changes (a lease's expiry).
+const MEMBER_PRINCIPAL: &str = "vane:member";
 
 /// The writes and counters of one batch in progress.
 pub(crate) struct ApplyBatch<'db> {
@@ -208,11 +243,21 @@ impl<'db> ApplyBatch<'db> {
         // Every key the request changed meets its namespace's policy, or nothing of the
         // request stays (the caller rolls back). The member's own deletes (lease expiry)
         // are exempt: governed values cannot carry a lease.
+        let direct_write = matches!(
+            command.op,
+            Some(Op::Put(_) | Op::DeleteRange(_) | Op::Txn(_) | Op::LeaseRevoke(_))
+        );
         if self.meta.namespaces > 0
+            && direct_write
             && self.meta.revision > revisions.current
             && !command.from_member
         {
             governance::check_request(&self.view, self.schemas, self.meta.revision)?;
+        }
+        if self.meta.namespaces > 0 && self.meta.revision > revisions.current {
+            let origin = audit_origin(command, &outcome, now_ms);
+            let revision = self.meta.revision;
+            audit::record_revision(&mut self.view, &mut self.meta, revision, &origin)?;
         }
         Ok(CommandResult {
             revision: self.meta.revision,
@@ -332,6 +377,31 @@ impl<'db> ApplyBatch<'db> {
                     self.meta.namespaces += 1;
                 }
                 Outcome::Namespace(Box::new(response))
+            }
+            Some(Op::ChangeCreate(request)) => {
+                let (response, after) = change::create(
+                    &mut self.view,
+                    self.schemas,
+                    request,
+                    log_index,
+                    &command.principal,
+                    now_ms,
+                    revisions,
+                )?;
+                self.meta.revision = after.current;
+                Outcome::Change(Box::new(response))
+            }
+            Some(Op::ChangeAction(action)) => {
+                let (response, after) = change::act(
+                    &mut self.view,
+                    self.schemas,
+                    action,
+                    &command.principal,
+                    now_ms,
+                    revisions,
+                )?;
+                self.meta.revision = after.current;
+                Outcome::Change(Box::new(response))
             }
             Some(Op::NamespaceDelete(request)) => {
                 let response = governance::delete(&mut self.view, request, revisions.current)?;

@@ -17,7 +17,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use prost::Message;
 use rocksdb::DB;
 use tokio::sync::watch;
-use vane_proto::api::Namespace;
+use vane_proto::api::change_request::State as ChangeState;
+use vane_proto::api::{
+    AuditRecord, ChangeRequest, ListAuditRequest, Namespace, VerifyAuditResponse,
+};
 use vane_proto::authpb::Role;
 use vane_proto::etcdserverpb::{RangeRequest, RangeResponse};
 use vane_proto::raft::{Command, CommandResult, LogId, Membership, StoredMembership};
@@ -326,6 +329,36 @@ impl StateMachine {
             governance::check_write(&reader, &self.schemas, key, value, lease)?
                 .map(|(namespace, refusal)| (namespace.name, refusal)),
         )
+    }
+
+    /// The change request `id`, if it exists.
+    pub fn change_request(&self, id: u64) -> Result<Option<ChangeRequest>> {
+        let db = self.db();
+        crate::change::get(&SnapshotReader::new(&db), id)
+    }
+
+    /// Change requests, newest first, of `namespace` (all when empty) and in `state`.
+    pub fn change_requests(
+        &self,
+        namespace: &str,
+        state: Option<ChangeState>,
+    ) -> Result<Vec<ChangeRequest>> {
+        let db = self.db();
+        crate::change::list(&SnapshotReader::new(&db), namespace, state)
+    }
+
+    /// Audit records matching `filter`, oldest first.
+    pub fn audit(&self, filter: &ListAuditRequest) -> Result<Vec<AuditRecord>> {
+        let db = self.db();
+        crate::audit::list(&SnapshotReader::new(&db), filter)
+    }
+
+    /// Recomputes the audit chain against the stored records.
+    pub fn verify_audit(&self) -> Result<VerifyAuditResponse> {
+        let db = self.db();
+        let reader = SnapshotReader::new(&db);
+        let meta = read_meta(&reader)?;
+        crate::audit::verify(&reader, &meta)
     }
 
     /// The namespace governing `key`, if any.

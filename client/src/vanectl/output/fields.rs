@@ -145,7 +145,11 @@ pub(super) fn render(report: &Report<'_>) -> String {
         | Report::UserList(_)
         | Report::Namespace { .. }
         | Report::NamespaceList(_)
-        | Report::Validated { .. } => {}
+        | Report::Validated { .. }
+        | Report::Change { .. }
+        | Report::ChangeList(_)
+        | Report::AuditList(_)
+        | Report::AuditVerified(_) => {}
     }
     out
 }

@@ -119,6 +119,65 @@ pub(super) fn render(report: &Report<'_>) -> String {
             o.int("revision", r.revision.into());
             o.finish()
         }
+        Report::Change { response: r, .. } => {
+            let mut o = Object::new();
+            if let Some(c) = &r.change {
+                o.raw("change", &change(c));
+            }
+            o.int("revision", r.revision.into());
+            o.finish()
+        }
+        Report::ChangeList(r) => {
+            let mut o = Object::new();
+            o.raw("changes", &array(r.changes.iter().map(change)));
+            o.int("revision", r.revision.into());
+            o.finish()
+        }
+        Report::AuditList(r) => {
+            let text = |bytes: &[u8]| string(&String::from_utf8_lossy(bytes));
+            let mut o = Object::new();
+            o.raw(
+                "records",
+                &array(r.records.iter().map(|a| {
+                    let mut item = Object::new();
+                    item.int("seq", a.seq.into());
+                    item.string("namespace", &a.namespace);
+                    item.raw("key", &text(&a.key));
+                    item.int("revision", a.revision.into());
+                    item.int("at_ms", a.at_ms.into());
+                    item.string("principal", &a.principal);
+                    item.string(
+                        "path",
+                        vane_proto::api::audit_record::Path::try_from(a.path)
+                            .map_or("UNKNOWN", |p| p.as_str_name()),
+                    );
+                    item.int("change_id", a.change_id.into());
+                    item.bool("existed_before", a.existed_before);
+                    item.raw("before", &text(&a.before));
+                    item.bool("deleted", a.deleted);
+                    item.raw("after", &text(&a.after));
+                    item.bool("redacted", a.redacted);
+                    item.string(
+                        "hash",
+                        &a.hash
+                            .iter()
+                            .map(|b| format!("{b:02x}"))
+                            .collect::<String>(),
+                    );
+                    item.finish()
+                })),
+            );
+            o.int("revision", r.revision.into());
+            o.finish()
+        }
+        Report::AuditVerified(r) => {
+            let mut o = Object::new();
+            o.bool("intact", r.intact);
+            o.int("records", r.records.into());
+            o.int_omitempty("broken_seq", r.broken_seq.into());
+            o.string_omitempty("detail", &r.detail);
+            o.finish()
+        }
         Report::Validated { key, response: r } => {
             let mut o = Object::new();
             o.string("key", &String::from_utf8_lossy(key));
@@ -306,6 +365,55 @@ impl Object {
         self.text.push('}');
         self.text
     }
+}
+
+/// A change request as Vane's own JSON: keys and values as text, the state by name.
+fn change(c: &vane_proto::api::ChangeRequest) -> String {
+    let text = |bytes: &[u8]| string(&String::from_utf8_lossy(bytes));
+    let mut o = Object::new();
+    o.int("id", c.id.into());
+    o.string("namespace", &c.namespace);
+    o.string("author", &c.author);
+    o.string("description", &c.description);
+    o.string(
+        "state",
+        vane_proto::api::change_request::State::try_from(c.state)
+            .map_or("UNKNOWN", |s| s.as_str_name()),
+    );
+    o.raw(
+        "ops",
+        &array(c.ops.iter().map(|op| {
+            let mut item = Object::new();
+            item.raw("key", &text(&op.key));
+            if op.delete {
+                item.bool("delete", true);
+            } else {
+                item.raw("value", &text(&op.value));
+            }
+            item.int("base_mod_revision", op.base_mod_revision.into());
+            item.finish()
+        })),
+    );
+    o.raw(
+        "approvals",
+        &array(c.approvals.iter().map(|a| {
+            let mut item = Object::new();
+            item.string("principal", &a.principal);
+            item.int("at_ms", a.at_ms.into());
+            item.finish()
+        })),
+    );
+    o.int("created_at_ms", c.created_at_ms.into());
+    o.int("updated_at_ms", c.updated_at_ms.into());
+    o.int("applied_revision", c.applied_revision.into());
+    o.string("decided_by", &c.decided_by);
+    o.string("reason", &c.reason);
+    o.bool("break_glass", c.break_glass);
+    o.raw(
+        "conflicting_keys",
+        &array(c.conflicting_keys.iter().map(|k| text(k))),
+    );
+    o.finish()
 }
 
 /// A namespace as Vane's own JSON: readable prefix, the schema as JSON itself.

@@ -14,7 +14,10 @@ mod table;
 use std::time::Duration;
 
 use clap::ValueEnum;
-use vane_proto::api::{ListNamespacesResponse, NamespaceResponse, ValidateValueResponse};
+use vane_proto::api::{
+    ChangeResponse, ListAuditResponse, ListChangesResponse, ListNamespacesResponse,
+    NamespaceResponse, ValidateValueResponse, VerifyAuditResponse,
+};
 use vane_proto::etcdserverpb::{
     AuthRoleGetResponse, AuthRoleListResponse, AuthStatusResponse, AuthUserGetResponse,
     AuthUserListResponse, ResponseHeader,
@@ -202,6 +205,19 @@ pub enum Report<'a> {
     },
     /// `ns list`.
     NamespaceList(&'a ListNamespacesResponse),
+    /// `cr create|approve|reject|cancel|rebase|break-glass|get`; `detail` for `get`.
+    Change {
+        /// The answer.
+        response: &'a ChangeResponse,
+        /// Print the operations and approvals too.
+        detail: bool,
+    },
+    /// `cr list`.
+    ChangeList(&'a ListChangesResponse),
+    /// `audit list` and `history`.
+    AuditList(&'a ListAuditResponse),
+    /// `audit verify`.
+    AuditVerified(&'a VerifyAuditResponse),
     /// `schema validate`.
     Validated {
         /// The key checked.
@@ -272,6 +288,14 @@ pub enum ReportKind {
     NamespaceList,
     /// See [`Report::Validated`].
     Validated,
+    /// See [`Report::Change`].
+    Change,
+    /// See [`Report::ChangeList`].
+    ChangeList,
+    /// See [`Report::AuditList`].
+    AuditList,
+    /// See [`Report::AuditVerified`].
+    AuditVerified,
 }
 
 impl Report<'_> {
@@ -307,6 +331,10 @@ impl Report<'_> {
             Report::Namespace { .. } => ReportKind::Namespace,
             Report::NamespaceList(_) => ReportKind::NamespaceList,
             Report::Validated { .. } => ReportKind::Validated,
+            Report::Change { .. } => ReportKind::Change,
+            Report::ChangeList(_) => ReportKind::ChangeList,
+            Report::AuditList(_) => ReportKind::AuditList,
+            Report::AuditVerified(_) => ReportKind::AuditVerified,
         }
     }
 }
@@ -339,6 +367,10 @@ impl Printer {
                     | K::Namespace
                     | K::NamespaceList
                     | K::Validated
+                    | K::Change
+                    | K::ChangeList
+                    | K::AuditList
+                    | K::AuditVerified
             ),
             OutputFormat::Table => matches!(
                 kind,

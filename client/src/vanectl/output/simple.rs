@@ -4,7 +4,9 @@
 use std::io::Write as _;
 
 use vane_client::txn::prefix_range_end;
-use vane_proto::api::Namespace;
+use vane_proto::api::audit_record::Path as AuditPath;
+use vane_proto::api::change_request::State as ChangeState;
+use vane_proto::api::{AuditRecord, ChangeRequest, Namespace};
 use vane_proto::authpb::Permission;
 use vane_proto::authpb::permission::Type as PermType;
 use vane_proto::etcdserverpb::response_op::Response;
@@ -225,6 +227,31 @@ pub(super) fn render(report: &Report<'_>, hex: bool) -> Vec<u8> {
                 );
             }
         }
+        Report::Change { response, detail } => {
+            let change = response.change.clone().unwrap_or_default();
+            line(o, &change_summary(&change));
+            if detail {
+                change_detail(o, &change);
+            }
+        }
+        Report::ChangeList(r) => r.changes.iter().for_each(|c| line(o, &change_summary(c))),
+        Report::AuditList(r) => r
+            .records
+            .iter()
+            .for_each(|record| line(o, &audit_line(record))),
+        Report::AuditVerified(r) => {
+            if r.intact {
+                line(
+                    o,
+                    &format!("audit intact: {} records, hash chain verified", r.records),
+                );
+            } else {
+                line(
+                    o,
+                    &format!("audit BROKEN at record {}: {}", r.broken_seq, r.detail),
+                );
+            }
+        }
         Report::Validated { key, response } => {
             let key = String::from_utf8_lossy(key);
             if response.namespace.is_empty() {
@@ -243,6 +270,117 @@ pub(super) fn render(report: &Report<'_>, hex: bool) -> Vec<u8> {
         }
     }
     out
+}
+
+/// One audit record: revision, time, author, door, key and the value it left.
+fn audit_line(r: &AuditRecord) -> String {
+    let at = chrono::DateTime::from_timestamp_millis(r.at_ms).map_or_else(
+        || r.at_ms.to_string(),
+        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    );
+    let path = AuditPath::try_from(r.path).map_or("UNKNOWN", |p| p.as_str_name());
+    let via = if r.change_id == 0 {
+        path.to_string()
+    } else {
+        format!("{path} #{}", r.change_id)
+    };
+    let who = if r.principal.is_empty() {
+        "(anonymous)"
+    } else {
+        r.principal.as_str()
+    };
+    let value = if r.redacted {
+        "(redacted)".to_string()
+    } else if r.deleted {
+        "(deleted)".to_string()
+    } else {
+        String::from_utf8_lossy(&r.after).into_owned()
+    };
+    format!(
+        "{} revision {} {at} {who} {via} {} = {value}",
+        r.seq,
+        r.revision,
+        String::from_utf8_lossy(&r.key)
+    )
+}
+
+/// One line: id, namespace, state and what the state depends on.
+fn change_summary(c: &ChangeRequest) -> String {
+    let state = ChangeState::try_from(c.state).unwrap_or(ChangeState::Open);
+    let head = format!(
+        "Change request {} in {}: {}",
+        c.id,
+        c.namespace,
+        state.as_str_name()
+    );
+    let approvers: Vec<&str> = c.approvals.iter().map(|a| a.principal.as_str()).collect();
+    match state {
+        ChangeState::Open if approvers.is_empty() => format!("{head}, no approvals yet"),
+        ChangeState::Open => format!("{head}, approved by {}", approvers.join(", ")),
+        ChangeState::Applied => {
+            let how = if c.break_glass {
+                format!(
+                    " by break-glass ({}: {}), needs review",
+                    c.decided_by, c.reason
+                )
+            } else {
+                format!(", approved by {}", approvers.join(", "))
+            };
+            format!("{head} at revision {}{how}", c.applied_revision)
+        }
+        ChangeState::Conflicted => {
+            let keys: Vec<String> = c
+                .conflicting_keys
+                .iter()
+                .map(|k| String::from_utf8_lossy(k).into_owned())
+                .collect();
+            format!(
+                "{head}: {} changed since it was opened; nothing was applied, rebase it",
+                keys.join(", ")
+            )
+        }
+        ChangeState::Rejected | ChangeState::Cancelled => {
+            let why = if c.reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", c.reason)
+            };
+            format!("{head} by {}{why}", c.decided_by)
+        }
+    }
+}
+
+/// `cr get`: the description, author, operations and approvals.
+fn change_detail(o: &mut Vec<u8>, c: &ChangeRequest) {
+    line(o, &format!("Author: {}", c.author));
+    line(o, &format!("Description: {}", c.description));
+    for op in &c.ops {
+        let key = String::from_utf8_lossy(&op.key);
+        if op.delete {
+            line(
+                o,
+                &format!("\tdelete {key} (base revision {})", op.base_mod_revision),
+            );
+        } else {
+            line(
+                o,
+                &format!(
+                    "\tput {key} = {} (base revision {})",
+                    String::from_utf8_lossy(&op.value),
+                    op.base_mod_revision
+                ),
+            );
+        }
+    }
+    for approval in &c.approvals {
+        line(
+            o,
+            &format!(
+                "Approved by {} at {} ms",
+                approval.principal, approval.at_ms
+            ),
+        );
+    }
 }
 
 /// `ns get`: one `Field: value` line per part of the policy.

@@ -91,6 +91,15 @@ pub async fn run(mut cli: Cli) -> Result<(), CliError> {
         Command::Role(command) => auth::role(c, command).await,
         Command::Namespace(command) => ns::namespace(c, command).await,
         Command::Schema(command) => ns::schema(c, command).await,
+        Command::Change(command) => ns::change(c, command).await,
+        Command::Audit(command) => ns::audit(c, command).await,
+        Command::History { key } => ns::history(c, key).await,
+        Command::Diff { key, from, to } => ns::diff(c, key, from, to).await,
+        Command::Rollback {
+            key,
+            to,
+            description,
+        } => ns::rollback(c, key, to, description).await,
         Command::Version => local::version(),
         Command::Completion(args) => local::completion(args),
     }

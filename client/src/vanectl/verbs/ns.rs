@@ -1,10 +1,16 @@
-//! `ns create|update|get|list|delete` and `schema validate`: Vane's configuration API.
+//! `ns create|update|get|list|delete`, `schema validate`, `cr ...` (change requests),
+//! `audit list|verify`, `history`, `diff` and `rollback`: Vane's configuration API.
 
 use std::io::Read as _;
 
-use vane_proto::api::{ApprovalPolicy, Environment, Namespace};
+use vane_client::ChangeDecision;
+use vane_proto::api::change_request::State as ChangeState;
+use vane_proto::api::{ApprovalPolicy, ChangeOp, Environment, ListAuditRequest, Namespace};
 
-use super::super::cli::{NamespaceCommand, NamespacePolicyArgs, SchemaCommand};
+use super::super::cli::{
+    AuditCommand, ChangeCommand, ChangeStateArg, NamespaceCommand, NamespacePolicyArgs,
+    SchemaCommand,
+};
 use super::super::exit::{self, CliError, Exit};
 use super::super::output::{Report, ReportKind};
 use super::{Context, write_stdout};
@@ -191,4 +197,263 @@ fn apply_policy(
         namespace.sensitive = sensitive;
     }
     Ok(())
+}
+
+/// `cr ...`.
+pub async fn change(context: &Context, command: ChangeCommand) -> Result<(), CliError> {
+    let decision = |id: u64, decision: ChangeDecision, reason: String| (id, decision, reason);
+    let (id, decision, reason) = match command {
+        ChangeCommand::Create {
+            namespace,
+            puts,
+            deletes,
+            description,
+        } => {
+            context.printer.check_supported(ReportKind::Change)?;
+            let mut ops = Vec::with_capacity(puts.len() + deletes.len());
+            for put in &puts {
+                let Some((key, value)) = put.split_once('=') else {
+                    return Err(CliError::bad_args(format!("--put {put:?}: give KEY=VALUE")));
+                };
+                ops.push(ChangeOp {
+                    key: key.as_bytes().to_vec(),
+                    value: value.as_bytes().to_vec(),
+                    ..Default::default()
+                });
+            }
+            for key in &deletes {
+                ops.push(ChangeOp {
+                    key: key.as_bytes().to_vec(),
+                    delete: true,
+                    ..Default::default()
+                });
+            }
+            if ops.is_empty() {
+                return Err(CliError::bad_args(
+                    "a change request needs at least one --put or --delete",
+                ));
+            }
+            let client = context.connect().await?;
+            let response = client
+                .create_change(&namespace, &description, ops)
+                .await
+                .map_err(exit::from_client)?;
+            return context.emit(&Report::Change {
+                response: &response,
+                detail: false,
+            });
+        }
+        ChangeCommand::Get { id } => {
+            context.printer.check_supported(ReportKind::Change)?;
+            let client = context.connect().await?;
+            let response = client.get_change(id).await.map_err(exit::from_client)?;
+            return context.emit(&Report::Change {
+                response: &response,
+                detail: true,
+            });
+        }
+        ChangeCommand::List { namespace, state } => {
+            context.printer.check_supported(ReportKind::ChangeList)?;
+            let state = state.map(|s| match s {
+                ChangeStateArg::Open => ChangeState::Open,
+                ChangeStateArg::Applied => ChangeState::Applied,
+                ChangeStateArg::Rejected => ChangeState::Rejected,
+                ChangeStateArg::Cancelled => ChangeState::Cancelled,
+                ChangeStateArg::Conflicted => ChangeState::Conflicted,
+            });
+            let client = context.connect().await?;
+            let response = client
+                .list_changes(namespace.as_deref().unwrap_or_default(), state)
+                .await
+                .map_err(exit::from_client)?;
+            return context.emit(&Report::ChangeList(&response));
+        }
+        ChangeCommand::Approve { id } => decision(id, ChangeDecision::Approve, String::new()),
+        ChangeCommand::Reject { id, reason } => decision(id, ChangeDecision::Reject, reason),
+        ChangeCommand::Cancel { id } => decision(id, ChangeDecision::Cancel, String::new()),
+        ChangeCommand::Rebase { id } => decision(id, ChangeDecision::Rebase, String::new()),
+        ChangeCommand::BreakGlass { id, reason } => {
+            decision(id, ChangeDecision::BreakGlass, reason)
+        }
+    };
+    context.printer.check_supported(ReportKind::Change)?;
+    let client = context.connect().await?;
+    let response = client
+        .decide_change(id, decision, &reason)
+        .await
+        .map_err(exit::from_client)?;
+    context.emit(&Report::Change {
+        response: &response,
+        detail: false,
+    })
+}
+
+/// `audit list|verify`.
+pub async fn audit(context: &Context, command: AuditCommand) -> Result<(), CliError> {
+    match command {
+        AuditCommand::List {
+            namespace,
+            key,
+            prefix,
+            principal,
+            since_ms,
+            until_ms,
+            limit,
+        } => {
+            context.printer.check_supported(ReportKind::AuditList)?;
+            let client = context.connect().await?;
+            let filter = ListAuditRequest {
+                namespace: namespace.unwrap_or_default(),
+                key: key.unwrap_or_default().into_bytes(),
+                prefix,
+                principal: principal.unwrap_or_default(),
+                from_ms: since_ms.unwrap_or_default(),
+                to_ms: until_ms.unwrap_or_default(),
+                limit,
+            };
+            let response = client.list_audit(filter).await.map_err(exit::from_client)?;
+            context.emit(&Report::AuditList(&response))
+        }
+        AuditCommand::Verify => {
+            context.printer.check_supported(ReportKind::AuditVerified)?;
+            let client = context.connect().await?;
+            let verdict = client.verify_audit().await.map_err(exit::from_client)?;
+            context.emit(&Report::AuditVerified(&verdict))?;
+            if verdict.intact {
+                Ok(())
+            } else {
+                Err(CliError::quiet(Exit::Error))
+            }
+        }
+    }
+}
+
+/// `history KEY`: the key's audit records.
+pub async fn history(context: &Context, key: String) -> Result<(), CliError> {
+    context.printer.check_supported(ReportKind::AuditList)?;
+    let client = context.connect().await?;
+    let filter = ListAuditRequest {
+        key: key.into_bytes(),
+        ..Default::default()
+    };
+    let response = client.list_audit(filter).await.map_err(exit::from_client)?;
+    context.emit(&Report::AuditList(&response))
+}
+
+/// `diff KEY FROM TO`: what changed in the key's JSON value between two revisions, one
+/// `-`, `+` or `~` line per JSON pointer.
+pub async fn diff(context: &Context, key: String, from: i64, to: i64) -> Result<(), CliError> {
+    let client = context.connect().await?;
+    let filter = ListAuditRequest {
+        key: key.clone().into_bytes(),
+        ..Default::default()
+    };
+    let records = client
+        .list_audit(filter)
+        .await
+        .map_err(exit::from_client)?
+        .records;
+    let value_at = |revision: i64| -> Result<Option<serde_json::Value>, CliError> {
+        let Some(record) = records.iter().rev().find(|r| r.revision <= revision) else {
+            return Ok(None);
+        };
+        if record.redacted {
+            return Err(CliError::failed(format!(
+                "{key} is in a sensitive namespace: its values are not kept in the audit"
+            )));
+        }
+        if record.deleted {
+            return Ok(None);
+        }
+        serde_json::from_slice(&record.after)
+            .map(Some)
+            .map_err(|e| {
+                CliError::failed(format!(
+                    "{key} at revision {}: not JSON ({e})",
+                    record.revision
+                ))
+            })
+    };
+    let (old, new) = (value_at(from)?, value_at(to)?);
+    let mut lines = Vec::new();
+    json_diff("", old.as_ref(), new.as_ref(), &mut lines);
+    let mut out = String::new();
+    for line in lines {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    write_stdout(out.as_bytes())
+}
+
+/// The differences between two JSON values, by JSON pointer.
+fn json_diff(
+    at: &str,
+    old: Option<&serde_json::Value>,
+    new: Option<&serde_json::Value>,
+    out: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    let shown = if at.is_empty() { "/" } else { at };
+    match (old, new) {
+        (None, None) => {}
+        (None, Some(added)) => out.push(format!("+ {shown}: {added}")),
+        (Some(removed), None) => out.push(format!("- {shown}: {removed}")),
+        (Some(Value::Object(a)), Some(Value::Object(b))) => {
+            let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for k in keys {
+                let child = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
+                json_diff(&child, a.get(k), b.get(k), out);
+            }
+        }
+        (Some(a), Some(b)) if a != b => out.push(format!("~ {shown}: {a} -> {b}")),
+        _ => {}
+    }
+}
+
+/// `rollback KEY --to REV`.
+pub async fn rollback(
+    context: &Context,
+    key: String,
+    to: i64,
+    description: String,
+) -> Result<(), CliError> {
+    context.printer.check_supported(ReportKind::Change)?;
+    let client = context.connect().await?;
+    let description = if description.is_empty() {
+        format!("rollback of {key} to revision {to}")
+    } else {
+        description
+    };
+    let response = client
+        .rollback(key.as_bytes(), to, &description)
+        .await
+        .map_err(exit::from_client)?;
+    context.emit(&Report::Change {
+        response: &response,
+        detail: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_diff;
+
+    #[test]
+    fn json_diffs_name_each_changed_pointer() {
+        let old = serde_json::json!({"a": 1, "b": {"c": "x", "d": true}, "gone": 0});
+        let new = serde_json::json!({"a": 2, "b": {"c": "x", "e/f": null}});
+        let mut lines = Vec::new();
+        json_diff("", Some(&old), Some(&new), &mut lines);
+        assert_eq!(
+            lines,
+            [
+                "~ /a: 1 -> 2",
+                "- /b/d: true",
+                "+ /b/e~1f: null",
+                "- /gone: 0"
+            ]
+        );
+    }
 }
