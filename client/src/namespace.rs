@@ -6,9 +6,10 @@ use vane_proto::api::change_request::State as ChangeState;
 use vane_proto::api::config_client::ConfigClient;
 use vane_proto::api::{
     ChangeActionRequest, ChangeOp, ChangeResponse, CreateChangeRequest, CreateNamespaceRequest,
-    DeleteNamespaceRequest, GetChangeRequest, GetNamespaceRequest, ListAuditRequest,
-    ListAuditResponse, ListChangesRequest, ListChangesResponse, ListNamespacesRequest,
-    ListNamespacesResponse, Namespace, NamespaceResponse, UpdateNamespaceRequest,
+    DeleteNamespaceRequest, DiffEnvironmentsRequest, DiffEnvironmentsResponse, GetChangeRequest,
+    GetNamespaceRequest, ListAuditRequest, ListAuditResponse, ListChangesRequest,
+    ListChangesResponse, ListNamespacesRequest, ListNamespacesResponse, Namespace,
+    NamespaceResponse, ResolveRequest, ResolveResponse, UpdateNamespaceRequest,
     ValidateValueRequest, ValidateValueResponse, VerifyAuditRequest, VerifyAuditResponse,
 };
 
@@ -35,6 +36,8 @@ headless!(
     ListChangesResponse,
     ListAuditResponse,
     VerifyAuditResponse,
+    ResolveResponse,
+    DiffEnvironmentsResponse,
 );
 
 /// A decision on a change request, for [`Client::decide_change`].
@@ -163,11 +166,24 @@ impl Client {
         description: &str,
         ops: Vec<ChangeOp>,
     ) -> Result<ChangeResponse, Error> {
+        self.create_change_at(namespace, description, ops, 0).await
+    }
+
+    /// [`Client::create_change`] that, once approved, applies at `apply_at_ms` (ms since
+    /// the Unix epoch, compared with the cluster's log time); the leader applies it then.
+    pub async fn create_change_at(
+        &self,
+        namespace: &str,
+        description: &str,
+        ops: Vec<ChangeOp>,
+        apply_at_ms: i64,
+    ) -> Result<ChangeResponse, Error> {
         let request = CreateChangeRequest {
             namespace: namespace.to_string(),
             description: description.to_string(),
             ops,
             rollback: false,
+            apply_at_ms,
         };
         self.config_call(
             "change create",
@@ -316,10 +332,51 @@ impl Client {
             description: description.to_string(),
             ops: vec![op],
             rollback: true,
+            apply_at_ms: 0,
         };
         self.config_call("rollback", Route::Write, Retry::OnlyUnapplied, |mut c| {
             let request = request.clone();
             async move { c.create_change(request).await.map(|r| r.into_inner()) }
+        })
+        .await
+    }
+
+    /// `key` (relative to the environment) of `namespace` as `environment` sees it: the
+    /// most specific layer that has it, else the schema's default; the answer names the
+    /// layer.
+    pub async fn resolve(
+        &self,
+        namespace: &str,
+        environment: &str,
+        key: &[u8],
+    ) -> Result<ResolveResponse, Error> {
+        let request = ResolveRequest {
+            namespace: namespace.to_string(),
+            environment: environment.to_string(),
+            key: key.to_vec(),
+        };
+        self.config_call("resolve", Route::Read, Retry::Always, |mut c| {
+            let request = request.clone();
+            async move { c.resolve(request).await.map(|r| r.into_inner()) }
+        })
+        .await
+    }
+
+    /// The keys whose resolved values differ between environments `from` and `to`.
+    pub async fn diff_environments(
+        &self,
+        namespace: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<DiffEnvironmentsResponse, Error> {
+        let request = DiffEnvironmentsRequest {
+            namespace: namespace.to_string(),
+            from: from.to_string(),
+            to: to.to_string(),
+        };
+        self.config_call("diff-env", Route::Read, Retry::Always, |mut c| {
+            let request = request.clone();
+            async move { c.diff_environments(request).await.map(|r| r.into_inner()) }
         })
         .await
     }

@@ -4,7 +4,8 @@
 //! own request, nor can eve; two approvals apply every operation at one revision; a
 //! request whose key another request changed first becomes conflicted without
 //! overwriting anything, and applies after a rebase and fresh approvals; rejection,
-//! cancellation and break-glass (with a reason, marked for review) work as specified.
+//! cancellation, break-glass (with a reason, marked for review) and a scheduled apply
+//! work as specified.
 
 mod client_common;
 mod vanectl_support;
@@ -300,6 +301,54 @@ async fn approvals_apply_atomically_and_conflicts_overwrite_nothing() {
     );
     assert_eq!(glass.decided_by, "dave");
 
+    // Scheduled: approved now, applied by the leader two seconds later.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let scheduled = alice
+        .create_change_at(
+            "flags",
+            "launch",
+            vec![put("/flags/launch", r#""on""#)],
+            now_ms + 2_000,
+        )
+        .await
+        .unwrap()
+        .change
+        .unwrap()
+        .id;
+    bob.decide_change(scheduled, ChangeDecision::Approve, "")
+        .await
+        .unwrap();
+    let waiting = carol
+        .decide_change(scheduled, ChangeDecision::Approve, "")
+        .await
+        .unwrap();
+    assert_eq!(state(&waiting), State::Approved);
+    assert!(
+        alice.get("/flags/launch").await.unwrap().is_none(),
+        "not before its time"
+    );
+    let mut applied_on_time = None;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = alice.get_change(scheduled).await.unwrap();
+        if state(&now) == State::Applied {
+            applied_on_time = now.change;
+            break;
+        }
+    }
+    let applied_on_time = applied_on_time.expect("the leader applied the scheduled change");
+    assert!(
+        applied_on_time.updated_at_ms >= now_ms + 2_000,
+        "{applied_on_time:?}"
+    );
+    assert_eq!(
+        alice.get("/flags/launch").await.unwrap().unwrap().value,
+        br#""on""#
+    );
+
     // Rollback of /flags/dark to the revision request 1 applied at: a change request of
     // its own, approved like any other, recorded as a rollback.
     let rollback = alice
@@ -381,18 +430,18 @@ async fn approvals_apply_atomically_and_conflicts_overwrite_nothing() {
     });
     assert_eq!(listed.code, 0, "{listed:?}");
     let lines: Vec<&str> = listed.stdout.lines().collect();
-    assert_eq!(lines.len(), 5, "{listed:?}");
+    assert_eq!(lines.len(), 6, "{listed:?}");
     assert!(
-        lines[1].contains("APPLIED")
-            && lines[1].contains("break-glass (dave: INC-1: payments down), needs review"),
+        lines[2].contains("APPLIED")
+            && lines[2].contains("break-glass (dave: INC-1: payments down), needs review"),
         "{lines:?}"
     );
     assert!(
-        lines[2].contains("REJECTED by bob: not before the release"),
+        lines[3].contains("REJECTED by bob: not before the release"),
         "{lines:?}"
     );
     assert!(
-        lines[4].contains(&format!(
+        lines[5].contains(&format!(
             "Change request {first} in flags: APPLIED at revision {at}, approved by bob, carol"
         )),
         "{lines:?}"

@@ -298,4 +298,83 @@ put /db/pool "{\"host\":\"b\",\"max_connections\":0}"
         "{namespaces:?}"
     );
     assert_eq!(namespaces[0].len(), 2);
+
+    // Environments: prod inherits staging inherits base; the schema's default is last.
+    let created = ctl(
+        &endpoints,
+        &[
+            "ns",
+            "create",
+            "app",
+            "--prefix",
+            "/app/",
+            "--env",
+            "base",
+            "--env",
+            "staging:base",
+            "--env",
+            "prod:staging",
+        ],
+    );
+    assert_eq!(created.code, 0, "{created:?}");
+    let with_default = dir.path().join("app.schema.json");
+    std::fs::write(
+        &with_default,
+        r#"{"type":"object","default":{"host":"fallback"}}"#,
+    )
+    .unwrap();
+    let updated = ctl(
+        &endpoints,
+        &[
+            "ns",
+            "update",
+            "app",
+            "--schema",
+            with_default.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(updated.code, 0, "{updated:?}");
+    for (key, value) in [
+        ("/app/base/db", r#"{"host":"base"}"#),
+        ("/app/staging/db", r#"{"host":"staging"}"#),
+        ("/app/base/cache", r#"{"host":"cache"}"#),
+        ("/app/prod/cache", r#"{"host":"cache"}"#),
+    ] {
+        let put = etcdctl(&endpoints, &["put", key, value], None);
+        assert_eq!(put.code, 0, "{put:?}");
+    }
+    let resolved = ctl(&endpoints, &["resolve", "app", "db", "--env", "prod"]);
+    assert_eq!(
+        resolved.stdout, "{\"host\":\"staging\"}\nlayer: staging\n",
+        "{resolved:?}"
+    );
+    let resolved = client
+        .resolve("app", "base", b"db")
+        .await
+        .unwrap()
+        .resolved
+        .unwrap();
+    assert_eq!(
+        (resolved.layer.as_str(), resolved.value.as_slice()),
+        ("base", br#"{"host":"base"}"#.as_slice())
+    );
+    let fallback = client
+        .resolve("app", "prod", b"queue")
+        .await
+        .unwrap()
+        .resolved
+        .unwrap();
+    assert_eq!(fallback.layer, "default");
+    assert_eq!(fallback.value, br#"{"host":"fallback"}"#);
+    let unknown = client.resolve("app", "qa", b"db").await.unwrap_err();
+    assert!(
+        unknown.message().contains("has no environment qa"),
+        "{unknown:?}"
+    );
+    let differences = ctl(&endpoints, &["diff-env", "app", "base", "prod"]);
+    assert_eq!(
+        differences.stdout,
+        "db: base={\"host\":\"base\"} (from base) prod={\"host\":\"staging\"} (from staging)\n",
+        "only the keys whose resolved values differ: {differences:?}"
+    );
 }

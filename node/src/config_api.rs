@@ -13,9 +13,10 @@ use vane_proto::api::change_request::State as ChangeState;
 use vane_proto::api::config_server::Config;
 use vane_proto::api::{
     ChangeActionRequest, ChangeResponse, CreateChangeRequest, CreateNamespaceRequest,
-    DeleteNamespaceRequest, GetChangeRequest, GetNamespaceRequest, ListAuditRequest,
-    ListAuditResponse, ListChangesRequest, ListChangesResponse, ListNamespacesRequest,
-    ListNamespacesResponse, NamespaceResponse, UpdateNamespaceRequest, ValidateValueRequest,
+    DeleteNamespaceRequest, DiffEnvironmentsRequest, DiffEnvironmentsResponse, GetChangeRequest,
+    GetNamespaceRequest, ListAuditRequest, ListAuditResponse, ListChangesRequest,
+    ListChangesResponse, ListNamespacesRequest, ListNamespacesResponse, NamespaceResponse,
+    ResolveRequest, ResolveResponse, UpdateNamespaceRequest, ValidateValueRequest,
     ValidateValueResponse, VerifyAuditRequest, VerifyAuditResponse,
 };
 use vane_proto::raft::change_action::Kind;
@@ -87,6 +88,29 @@ impl ConfigService {
         Ok(Response::new(self.change_request(&request, op).await?))
     }
 
+    /// A caller that may read every key of namespace `name`, with this member caught up.
+    async fn namespace_reader<T>(&self, request: &Request<T>, name: &str) -> Result<(), Status> {
+        self.node.linearizable_barrier().await?;
+        let namespace = self
+            .node
+            .state_machine
+            .namespace(name)
+            .map_err(errors::from_store)?
+            .ok_or_else(|| {
+                errors::from_store(StoreError::Governance(GovernanceError::NotFound(
+                    name.to_string(),
+                )))
+            })?;
+        let every_key = Access::read(
+            &namespace.prefix,
+            &vane_raft_store::prefix_range_end(&namespace.prefix),
+        );
+        self.node
+            .authorized_caller(request.metadata(), &[every_key])
+            .await?;
+        Ok(())
+    }
+
     /// A caller allowed to verify the audit (it reads every governed key's values, so
     /// the root role while auth is on), with this member caught up.
     async fn auditor<T>(&self, request: &Request<T>) -> Result<(), Status> {
@@ -101,6 +125,58 @@ impl ConfigService {
     async fn read<T>(&self, request: &Request<T>) -> Result<(), Status> {
         self.node.caller(request.metadata()).await?;
         self.node.linearizable_barrier().await
+    }
+}
+
+/// How often the leader looks for approved change requests whose time has come.
+const SCHEDULE_CHECK_INTERVAL_MS: u64 = 500;
+
+/// Runs on every member; acts while this member leads: proposes the apply of every
+/// approved change request whose `apply_at_ms` has passed on this member's clock. Apply
+/// checks the time again against log time, so a proposal made early is refused, and a
+/// new leader simply picks the schedule up from the state.
+pub async fn apply_scheduled_changes(node: Arc<Node>) {
+    let mut tick =
+        tokio::time::interval(std::time::Duration::from_millis(SCHEDULE_CHECK_INTERVAL_MS));
+    loop {
+        tick.tick().await;
+        if node.leader() != Some(node.member_id) || node.state_machine.applied().namespaces == 0 {
+            continue;
+        }
+        let due = match node
+            .state_machine
+            .change_requests("", Some(ChangeState::Approved))
+        {
+            Ok(approved) => {
+                let now = crate::auth::now_ms();
+                approved
+                    .into_iter()
+                    .filter(|c| c.apply_at_ms <= now)
+                    .map(|c| c.id)
+                    .collect::<Vec<_>>()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list approved change requests");
+                continue;
+            }
+        };
+        for id in due {
+            let op = Op::ChangeAction(ChangeAction {
+                kind: Kind::ApplyScheduled as i32,
+                id,
+                reason: String::new(),
+            });
+            match node.propose_as_leader(op).await {
+                Ok(result) => {
+                    if let Some(Outcome::Error(e)) = result.result {
+                        tracing::debug!(change = id, error = %e.message, "scheduled apply refused");
+                    }
+                }
+                Err(status) => {
+                    tracing::warn!(change = id, %status, "scheduled apply failed; retrying")
+                }
+            }
+        }
     }
 }
 
@@ -337,6 +413,50 @@ impl Config for ConfigService {
             .verify_audit()
             .map_err(errors::from_store)?;
         Ok(Response::new(verdict))
+    }
+
+    async fn resolve(
+        &self,
+        request: Request<ResolveRequest>,
+    ) -> Result<Response<ResolveResponse>, Status> {
+        self.namespace_reader(&request, &request.get_ref().namespace)
+            .await?;
+        let ResolveRequest {
+            namespace,
+            environment,
+            key,
+        } = request.into_inner();
+        let (resolved, revision) = self
+            .node
+            .state_machine
+            .resolve(&namespace, &environment, &key)
+            .map_err(errors::from_store)?;
+        Ok(Response::new(ResolveResponse {
+            resolved: Some(resolved),
+            revision,
+        }))
+    }
+
+    async fn diff_environments(
+        &self,
+        request: Request<DiffEnvironmentsRequest>,
+    ) -> Result<Response<DiffEnvironmentsResponse>, Status> {
+        self.namespace_reader(&request, &request.get_ref().namespace)
+            .await?;
+        let DiffEnvironmentsRequest {
+            namespace,
+            from,
+            to,
+        } = request.into_inner();
+        let (differences, revision) = self
+            .node
+            .state_machine
+            .diff_environments(&namespace, &from, &to)
+            .map_err(errors::from_store)?;
+        Ok(Response::new(DiffEnvironmentsResponse {
+            differences,
+            revision,
+        }))
     }
 
     async fn validate_value(

@@ -172,6 +172,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         lease_deadlines: Default::default(),
     });
     tokio::spawn(crate::lease::expire_leases(node.clone()));
+    tokio::spawn(crate::config_api::apply_scheduled_changes(node.clone()));
     tokio::spawn(crate::metrics::follow_raft(node.clone()));
 
     let publisher = {

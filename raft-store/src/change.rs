@@ -139,6 +139,7 @@ pub(crate) fn create(
         author: author.to_string(),
         description: request.description.clone(),
         rollback: request.rollback,
+        apply_at_ms: request.apply_at_ms.max(0),
         ops,
         state: State::Open as i32,
         created_at_ms: now_ms,
@@ -146,7 +147,7 @@ pub(crate) fn create(
         ..Default::default()
     };
     let revisions = if approvals_required(&namespace) == 0 {
-        try_apply(view, cache, &namespace, &mut change, revisions)?
+        approved(view, cache, &namespace, &mut change, revisions, now_ms)?
     } else {
         revisions
     };
@@ -206,6 +207,22 @@ fn require_state(change: &ChangeRequest, allowed: &[State], action: &str) -> Res
         state_name(change.state)
     ))
     .into())
+}
+
+/// The policy is met: apply now, or wait for the request's time.
+fn approved(
+    view: &mut BatchView<'_>,
+    cache: &SchemaCache,
+    namespace: &Namespace,
+    change: &mut ChangeRequest,
+    revisions: Revisions,
+    now_ms: i64,
+) -> Result<Revisions> {
+    if change.apply_at_ms > now_ms {
+        change.state = State::Approved as i32;
+        return Ok(revisions);
+    }
+    try_apply(view, cache, namespace, change, revisions)
 }
 
 /// Applies `change` if no key moved since its base, else marks it conflicted. Returns the
@@ -290,11 +307,15 @@ pub(crate) fn act(
                 at_ms: now_ms,
             });
             if change.approvals.len() as u64 >= u64::from(policy.approvals_required) {
-                after = try_apply(view, cache, &namespace, &mut change, revisions)?;
+                after = approved(view, cache, &namespace, &mut change, revisions, now_ms)?;
             }
         }
         Kind::Reject => {
-            require_state(&change, &[State::Open, State::Conflicted], "rejected")?;
+            require_state(
+                &change,
+                &[State::Open, State::Conflicted, State::Approved],
+                "rejected",
+            )?;
             if !is_approver(view, &namespace, principal)? {
                 return Err(not_allowed(format!(
                     "only approvers of namespace {} may reject its change requests",
@@ -306,7 +327,11 @@ pub(crate) fn act(
             change.reason = action.reason.clone();
         }
         Kind::Cancel => {
-            require_state(&change, &[State::Open, State::Conflicted], "cancelled")?;
+            require_state(
+                &change,
+                &[State::Open, State::Conflicted, State::Approved],
+                "cancelled",
+            )?;
             if principal != change.author && !auth::has_role(view, principal, ROOT_ROLE)? {
                 return Err(not_allowed(format!(
                     "only the author of change request {} may cancel it",
@@ -318,7 +343,11 @@ pub(crate) fn act(
             change.reason = action.reason.clone();
         }
         Kind::Rebase => {
-            require_state(&change, &[State::Open, State::Conflicted], "rebased")?;
+            require_state(
+                &change,
+                &[State::Open, State::Conflicted, State::Approved],
+                "rebased",
+            )?;
             if principal != change.author && !auth::has_role(view, principal, ROOT_ROLE)? {
                 return Err(not_allowed(format!(
                     "only the author of change request {} may rebase it",
@@ -331,7 +360,11 @@ pub(crate) fn act(
             change.state = State::Open as i32;
         }
         Kind::BreakGlass => {
-            require_state(&change, &[State::Open], "applied by break-glass")?;
+            require_state(
+                &change,
+                &[State::Open, State::Approved],
+                "applied by break-glass",
+            )?;
             let allowed = !policy.break_glass_role.is_empty()
                 && auth::has_role(view, principal, &policy.break_glass_role)?;
             if !allowed {
@@ -353,6 +386,17 @@ pub(crate) fn act(
             change.break_glass = true;
             change.decided_by = principal.to_string();
             change.reason = action.reason.clone();
+            after = try_apply(view, cache, &namespace, &mut change, revisions)?;
+        }
+        Kind::ApplyScheduled => {
+            require_state(&change, &[State::Approved], "applied on schedule")?;
+            if change.apply_at_ms > now_ms {
+                return Err(GovernanceError::Conflict(format!(
+                    "change request {} is due at {} ms, not yet",
+                    change.id, change.apply_at_ms
+                ))
+                .into());
+            }
             after = try_apply(view, cache, &namespace, &mut change, revisions)?;
         }
     }

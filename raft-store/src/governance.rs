@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use prost::Message;
-use vane_proto::api::{Namespace, NamespaceResponse};
+use vane_proto::api::{EnvironmentDifference, Namespace, NamespaceResponse, Resolved};
 use vane_proto::raft::{NamespaceChange, NamespaceDelete};
 use vane_proto::storage::RevisionEvent;
 
@@ -562,6 +562,111 @@ pub(crate) fn hash(reader: &dyn Reader) -> Result<u32> {
         Ok(true)
     })?;
     Ok(hasher.finalize())
+}
+
+/// The layers `environment` resolves through, most specific first.
+fn layers(namespace: &Namespace, environment: &str) -> Result<Vec<String>> {
+    let mut chain = Vec::new();
+    let mut at = environment.to_string();
+    while !at.is_empty() {
+        let Some(declared) = namespace.environments.iter().find(|e| e.name == at) else {
+            return Err(StoreError::InvalidArgument(format!(
+                "vane: namespace {} has no environment {at} (it has: {})",
+                namespace.name,
+                namespace
+                    .environments
+                    .iter()
+                    .map(|e| e.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        };
+        if chain.contains(&declared.name) || chain.len() > namespace.environments.len() {
+            break;
+        }
+        chain.push(declared.name.clone());
+        at = declared.inherits.clone();
+    }
+    Ok(chain)
+}
+
+/// Where environment `layer` of `namespace` keeps `key`.
+fn layer_key(namespace: &Namespace, layer: &str, key: &[u8]) -> Vec<u8> {
+    let mut full = namespace.prefix.clone();
+    full.extend_from_slice(layer.as_bytes());
+    full.push(b'/');
+    full.extend_from_slice(key);
+    full
+}
+
+/// The schema's top-level `default`, as JSON text.
+fn schema_default(namespace: &Namespace) -> Option<Vec<u8>> {
+    let schema: serde_json::Value = serde_json::from_str(&namespace.schema).ok()?;
+    schema.get("default").map(|d| d.to_string().into_bytes())
+}
+
+/// `key` as seen from `environment`: the most specific layer that has it, else the
+/// schema's default.
+pub(crate) fn resolve(
+    reader: &dyn Reader,
+    namespace: &Namespace,
+    environment: &str,
+    key: &[u8],
+) -> Result<Resolved> {
+    for layer in layers(namespace, environment)? {
+        let full_key = layer_key(namespace, &layer, key);
+        if let Some(kv) = get_current(reader, &full_key)? {
+            return Ok(Resolved {
+                found: true,
+                value: kv.value,
+                layer,
+                full_key,
+            });
+        }
+    }
+    Ok(match schema_default(namespace) {
+        Some(value) => Resolved {
+            found: true,
+            value,
+            layer: "default".to_string(),
+            full_key: Vec::new(),
+        },
+        None => Resolved::default(),
+    })
+}
+
+/// The keys whose resolved values differ between environments `from` and `to`, in key
+/// order, over every key any layer of either holds.
+pub(crate) fn diff_environments(
+    reader: &dyn Reader,
+    namespace: &Namespace,
+    from: &str,
+    to: &str,
+) -> Result<Vec<EnvironmentDifference>> {
+    let mut keys = std::collections::BTreeSet::new();
+    let mut all_layers = layers(namespace, from)?;
+    all_layers.extend(layers(namespace, to)?);
+    for layer in &all_layers {
+        let start = layer_key(namespace, layer, b"");
+        let end = prefix_end(&start);
+        reader.scan(Cf::Kv, &start, end.as_deref(), &mut |full, _| {
+            keys.insert(full[start.len()..].to_vec());
+            Ok(true)
+        })?;
+    }
+    let mut differences = Vec::new();
+    for key in keys {
+        let a = resolve(reader, namespace, from, &key)?;
+        let b = resolve(reader, namespace, to, &key)?;
+        if (a.found, &a.value) != (b.found, &b.value) {
+            differences.push(EnvironmentDifference {
+                key,
+                from: Some(a),
+                to: Some(b),
+            });
+        }
+    }
+    Ok(differences)
 }
 
 #[cfg(test)]

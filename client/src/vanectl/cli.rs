@@ -215,6 +215,33 @@ pub enum Command {
         /// The newer revision
         to: i64,
     },
+    /// Resolves a key for an environment: its most specific layer, else the schema default
+    #[command(
+        after_help = "Environment E of a namespace with prefix P keeps its values under P + E + \"/\".\n\n\
+                            Example:\n  vanectl resolve app db/pool --env prod"
+    )]
+    Resolve {
+        /// The namespace
+        namespace: String,
+        /// The key, relative to the environment
+        key: String,
+        /// The environment
+        #[arg(long)]
+        env: String,
+    },
+    /// Lists the keys whose resolved values differ between two environments
+    #[command(
+        name = "diff-env",
+        after_help = "Example:\n  vanectl diff-env app staging prod"
+    )]
+    DiffEnv {
+        /// The namespace
+        namespace: String,
+        /// One environment
+        from: String,
+        /// The other
+        to: String,
+    },
     /// Writes a governed key's value at an older revision back, as a new change request
     #[command(
         after_help = "Example:\n  vanectl rollback /flags/dark-mode --to 12 -m 'dark mode broke checkout'"
@@ -515,6 +542,8 @@ pub enum ChangeStateArg {
     Cancelled,
     /// A key moved since it was opened; rebase it.
     Conflicted,
+    /// Approved, waiting for its scheduled time.
+    Approved,
 }
 
 /// `cr ...`.
@@ -537,6 +566,9 @@ pub enum ChangeCommand {
         /// What the change is for
         #[arg(short = 'm', long, default_value = "")]
         description: String,
+        /// Once approved, apply this long after now (e.g. 30m), not at once
+        #[arg(long, value_parser = parse_duration)]
+        apply_in: Option<Duration>,
     },
     /// Approves a change request; the approval that meets the policy applies it
     #[command(after_help = "Example:\n  vanectl --user bob cr approve 42")]

@@ -19,7 +19,8 @@ use rocksdb::DB;
 use tokio::sync::watch;
 use vane_proto::api::change_request::State as ChangeState;
 use vane_proto::api::{
-    AuditRecord, ChangeRequest, ListAuditRequest, Namespace, VerifyAuditResponse,
+    AuditRecord, ChangeRequest, EnvironmentDifference, ListAuditRequest, Namespace, Resolved,
+    VerifyAuditResponse,
 };
 use vane_proto::authpb::Role;
 use vane_proto::etcdserverpb::{RangeRequest, RangeResponse};
@@ -345,6 +346,38 @@ impl StateMachine {
     ) -> Result<Vec<ChangeRequest>> {
         let db = self.db();
         crate::change::list(&SnapshotReader::new(&db), namespace, state)
+    }
+
+    /// `key` of namespace `name` as environment `environment` sees it, from one snapshot.
+    pub fn resolve(&self, name: &str, environment: &str, key: &[u8]) -> Result<(Resolved, i64)> {
+        let db = self.db();
+        let reader = SnapshotReader::new(&db);
+        let namespace = governance::get(&reader, name)?
+            .ok_or_else(|| crate::error::GovernanceError::NotFound(name.to_string()))?;
+        let meta = read_meta(&reader)?;
+        Ok((
+            governance::resolve(&reader, &namespace, environment, key)?,
+            meta.revision,
+        ))
+    }
+
+    /// The keys of namespace `name` whose resolved values differ between two
+    /// environments, from one snapshot.
+    pub fn diff_environments(
+        &self,
+        name: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<(Vec<EnvironmentDifference>, i64)> {
+        let db = self.db();
+        let reader = SnapshotReader::new(&db);
+        let namespace = governance::get(&reader, name)?
+            .ok_or_else(|| crate::error::GovernanceError::NotFound(name.to_string()))?;
+        let meta = read_meta(&reader)?;
+        Ok((
+            governance::diff_environments(&reader, &namespace, from, to)?,
+            meta.revision,
+        ))
     }
 
     /// Audit records matching `filter`, oldest first.

@@ -409,6 +409,8 @@ fn change(c: &vane_proto::api::ChangeRequest) -> String {
     o.string("decided_by", &c.decided_by);
     o.string("reason", &c.reason);
     o.bool("break_glass", c.break_glass);
+    o.bool("rollback", c.rollback);
+    o.int("apply_at_ms", c.apply_at_ms.into());
     o.raw(
         "conflicting_keys",
         &array(c.conflicting_keys.iter().map(|k| text(k))),

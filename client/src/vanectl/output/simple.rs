@@ -317,6 +317,14 @@ fn change_summary(c: &ChangeRequest) -> String {
     match state {
         ChangeState::Open if approvers.is_empty() => format!("{head}, no approvals yet"),
         ChangeState::Open => format!("{head}, approved by {}", approvers.join(", ")),
+        ChangeState::Approved => format!(
+            "{head} by {}, applies at {}",
+            approvers.join(", "),
+            chrono::DateTime::from_timestamp_millis(c.apply_at_ms).map_or_else(
+                || format!("{} ms", c.apply_at_ms),
+                |t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            )
+        ),
         ChangeState::Applied => {
             let how = if c.break_glass {
                 format!(

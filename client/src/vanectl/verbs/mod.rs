@@ -95,6 +95,16 @@ pub async fn run(mut cli: Cli) -> Result<(), CliError> {
         Command::Audit(command) => ns::audit(c, command).await,
         Command::History { key } => ns::history(c, key).await,
         Command::Diff { key, from, to } => ns::diff(c, key, from, to).await,
+        Command::Resolve {
+            namespace,
+            key,
+            env,
+        } => ns::resolve(c, namespace, key, env).await,
+        Command::DiffEnv {
+            namespace,
+            from,
+            to,
+        } => ns::diff_env(c, namespace, from, to).await,
         Command::Rollback {
             key,
             to,

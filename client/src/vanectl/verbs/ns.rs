@@ -208,6 +208,7 @@ pub async fn change(context: &Context, command: ChangeCommand) -> Result<(), Cli
             puts,
             deletes,
             description,
+            apply_in,
         } => {
             context.printer.check_supported(ReportKind::Change)?;
             let mut ops = Vec::with_capacity(puts.len() + deletes.len());
@@ -234,8 +235,17 @@ pub async fn change(context: &Context, command: ChangeCommand) -> Result<(), Cli
                 ));
             }
             let client = context.connect().await?;
+            let apply_at_ms = match apply_in {
+                None => 0,
+                Some(delay) => {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap_or_default();
+                    i64::try_from((now + delay).as_millis()).unwrap_or(i64::MAX)
+                }
+            };
             let response = client
-                .create_change(&namespace, &description, ops)
+                .create_change_at(&namespace, &description, ops, apply_at_ms)
                 .await
                 .map_err(exit::from_client)?;
             return context.emit(&Report::Change {
@@ -260,6 +270,7 @@ pub async fn change(context: &Context, command: ChangeCommand) -> Result<(), Cli
                 ChangeStateArg::Rejected => ChangeState::Rejected,
                 ChangeStateArg::Cancelled => ChangeState::Cancelled,
                 ChangeStateArg::Conflicted => ChangeState::Conflicted,
+                ChangeStateArg::Approved => ChangeState::Approved,
             });
             let client = context.connect().await?;
             let response = client
@@ -410,6 +421,62 @@ fn json_diff(
         (Some(a), Some(b)) if a != b => out.push(format!("~ {shown}: {a} -> {b}")),
         _ => {}
     }
+}
+
+/// How a resolved value reads on one line: the value and the layer that answered.
+fn resolved_text(resolved: Option<&vane_proto::api::Resolved>) -> String {
+    match resolved {
+        Some(r) if r.found => format!("{} (from {})", String::from_utf8_lossy(&r.value), r.layer),
+        _ => "(unset)".to_string(),
+    }
+}
+
+/// `resolve NS KEY --env E`: the value on the first line, the layer on the second; exit 1
+/// when no layer and no default has it.
+pub async fn resolve(
+    context: &Context,
+    namespace: String,
+    key: String,
+    env: String,
+) -> Result<(), CliError> {
+    let client = context.connect().await?;
+    let response = client
+        .resolve(&namespace, &env, key.as_bytes())
+        .await
+        .map_err(exit::from_client)?;
+    let resolved = response.resolved.unwrap_or_default();
+    if !resolved.found {
+        return Err(CliError::failed(format!(
+            "{key} is set in no layer of environment {env} and the schema has no default"
+        )));
+    }
+    let mut out = resolved.value.clone();
+    out.extend_from_slice(format!("\nlayer: {}\n", resolved.layer).as_bytes());
+    write_stdout(&out)
+}
+
+/// `diff-env NS A B`: one line per key whose resolved values differ.
+pub async fn diff_env(
+    context: &Context,
+    namespace: String,
+    from: String,
+    to: String,
+) -> Result<(), CliError> {
+    let client = context.connect().await?;
+    let response = client
+        .diff_environments(&namespace, &from, &to)
+        .await
+        .map_err(exit::from_client)?;
+    let mut out = String::new();
+    for d in &response.differences {
+        out.push_str(&format!(
+            "{}: {from}={} {to}={}\n",
+            String::from_utf8_lossy(&d.key),
+            resolved_text(d.from.as_ref()),
+            resolved_text(d.to.as_ref()),
+        ));
+    }
+    write_stdout(out.as_bytes())
 }
 
 /// `rollback KEY --to REV`.
