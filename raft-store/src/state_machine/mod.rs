@@ -350,15 +350,9 @@ impl StateMachine {
 
     /// `key` of namespace `name` as environment `environment` sees it, from one snapshot.
     pub fn resolve(&self, name: &str, environment: &str, key: &[u8]) -> Result<(Resolved, i64)> {
-        let db = self.db();
-        let reader = SnapshotReader::new(&db);
-        let namespace = governance::get(&reader, name)?
-            .ok_or_else(|| crate::error::GovernanceError::NotFound(name.to_string()))?;
-        let meta = read_meta(&reader)?;
-        Ok((
-            governance::resolve(&reader, &namespace, environment, key)?,
-            meta.revision,
-        ))
+        self.with_namespace(name, |reader, namespace| {
+            governance::resolve(reader, namespace, environment, key)
+        })
     }
 
     /// The keys of namespace `name` whose resolved values differ between two
@@ -369,15 +363,24 @@ impl StateMachine {
         from: &str,
         to: &str,
     ) -> Result<(Vec<EnvironmentDifference>, i64)> {
+        self.with_namespace(name, |reader, namespace| {
+            governance::diff_environments(reader, namespace, from, to)
+        })
+    }
+
+    /// Runs `read` on namespace `name` and the snapshot it was found in; returns its
+    /// answer and that snapshot's revision.
+    fn with_namespace<T>(
+        &self,
+        name: &str,
+        read: impl FnOnce(&dyn Reader, &Namespace) -> Result<T>,
+    ) -> Result<(T, i64)> {
         let db = self.db();
         let reader = SnapshotReader::new(&db);
         let namespace = governance::get(&reader, name)?
             .ok_or_else(|| crate::error::GovernanceError::NotFound(name.to_string()))?;
-        let meta = read_meta(&reader)?;
-        Ok((
-            governance::diff_environments(&reader, &namespace, from, to)?,
-            meta.revision,
-        ))
+        let revision = read_meta(&reader)?.revision;
+        Ok((read(&reader, &namespace)?, revision))
     }
 
     /// Audit records matching `filter`, oldest first.
