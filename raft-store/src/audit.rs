@@ -18,7 +18,6 @@ use vane_proto::storage::{RevisionEvent, StateMachineMeta};
 use crate::db::{BatchView, Cf, Reader};
 use crate::error::{Result, StoreError};
 use crate::governance;
-use crate::mvcc::keys::{revision_key, revision_prefix};
 use crate::mvcc::range::{get_current, version_at};
 
 /// Who made a change and through which door, for the records of one command.
@@ -43,25 +42,16 @@ fn chain_hash(previous: &[u8], record: &AuditRecord) -> Vec<u8> {
     hasher.finalize().to_vec()
 }
 
-/// Appends a record for every key changed at `revision` that lies under a namespace.
+/// Appends a record for every key of `changed` (the request's changes at `revision`)
+/// that lies under a namespace.
 pub(crate) fn record_revision(
     view: &mut BatchView<'_>,
     meta: &mut StateMachineMeta,
     revision: i64,
+    changed: Vec<RevisionEvent>,
     origin: &Origin<'_>,
 ) -> Result<()> {
-    let mut events = Vec::new();
-    view.scan(
-        Cf::Revisions,
-        &revision_key(revision, 0),
-        Some(&revision_prefix(revision + 1)),
-        &mut |_, value| {
-            events
-                .push(RevisionEvent::decode(value).map_err(|e| StoreError::decode("an event", e))?);
-            Ok(true)
-        },
-    )?;
-    for event in events {
+    for event in changed {
         let Some(namespace) = governance::governing(view, &event.key)? else {
             continue;
         };

@@ -219,23 +219,15 @@ fn verdict(
     Ok(schema_verdict(cache, namespace, key, value)?.map(StoreError::InvalidArgument))
 }
 
-/// Checks every change the request being applied made at `revision` (its puts and
-/// deletes, in order) against the namespaces; the first refusal is returned and the
+/// Checks every change the request being applied made (its puts and deletes at one
+/// revision, in order, from [`changes_at`]) against the namespaces; the first refusal is returned and the
 /// caller rolls the request back. Changes by the member itself (lease expiry) are only
 /// refused by nothing: their keys could not have been attached under a schema.
 pub(crate) fn check_request(
     view: &BatchView<'_>,
     cache: &SchemaCache,
-    revision: i64,
+    changed: &[RevisionEvent],
 ) -> Result<()> {
-    let mut changed = Vec::new();
-    let from = revision_key(revision, 0);
-    let to = revision_prefix(revision + 1);
-    view.scan(Cf::Revisions, &from, Some(&to), &mut |_, value| {
-        let event = RevisionEvent::decode(value).map_err(|e| StoreError::decode("an event", e))?;
-        changed.push(event);
-        Ok(true)
-    })?;
     for event in changed {
         let current = if event.deleted {
             None
@@ -249,6 +241,19 @@ pub(crate) fn check_request(
         }
     }
     Ok(())
+}
+
+/// The changes one request made at `revision`, in order: what the governance check and
+/// the audit look at.
+pub(crate) fn changes_at(view: &BatchView<'_>, revision: i64) -> Result<Vec<RevisionEvent>> {
+    let mut changed = Vec::new();
+    let from = revision_key(revision, 0);
+    let to = revision_prefix(revision + 1);
+    view.scan(Cf::Revisions, &from, Some(&to), &mut |_, value| {
+        changed.push(RevisionEvent::decode(value).map_err(|e| StoreError::decode("an event", e))?);
+        Ok(true)
+    })?;
+    Ok(changed)
 }
 
 fn check_name(name: &str) -> Result<()> {

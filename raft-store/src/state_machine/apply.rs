@@ -240,24 +240,22 @@ impl<'db> ApplyBatch<'db> {
             }
         }
         let outcome = self.execute_op(log_index, command, now_ms, revisions)?;
-        // Every key the request changed meets its namespace's policy, or nothing of the
-        // request stays (the caller rolls back). The member's own deletes (lease expiry)
-        // are exempt: governed values cannot carry a lease.
-        let direct_write = matches!(
-            command.op,
-            Some(Op::Put(_) | Op::DeleteRange(_) | Op::Txn(_) | Op::LeaseRevoke(_))
-        );
-        if self.meta.namespaces > 0
-            && direct_write
-            && self.meta.revision > revisions.current
-            && !command.from_member
-        {
-            governance::check_request(&self.view, self.schemas, self.meta.revision)?;
-        }
+        // Every key a direct write changed meets its namespace's policy, or nothing of the
+        // request stays (the caller rolls back); the member's own deletes (lease expiry)
+        // are exempt, as governed values cannot carry a lease. Then every governed change
+        // is audited. Both read the request's changes once.
         if self.meta.namespaces > 0 && self.meta.revision > revisions.current {
-            let origin = audit_origin(command, &outcome, now_ms);
             let revision = self.meta.revision;
-            audit::record_revision(&mut self.view, &mut self.meta, revision, &origin)?;
+            let changed = governance::changes_at(&self.view, revision)?;
+            let direct_write = matches!(
+                command.op,
+                Some(Op::Put(_) | Op::DeleteRange(_) | Op::Txn(_) | Op::LeaseRevoke(_))
+            );
+            if direct_write && !command.from_member {
+                governance::check_request(&self.view, self.schemas, &changed)?;
+            }
+            let origin = audit_origin(command, &outcome, now_ms);
+            audit::record_revision(&mut self.view, &mut self.meta, revision, changed, &origin)?;
         }
         Ok(CommandResult {
             revision: self.meta.revision,
