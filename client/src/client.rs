@@ -155,7 +155,7 @@ impl Client {
     /// [`Error::Authentication`] when the user name or password is refused.
     pub async fn connect(config: ClientConfig) -> Result<Client, Error> {
         let tls = config.tls.as_ref().map(client_config).transpose()?;
-        let dialer = Dialer::new(config.dial_timeout, tls);
+        let dialer = Dialer::new(config.dial_timeout, tls).named(&config.name);
         let seeds = config
             .endpoints
             .iter()

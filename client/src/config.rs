@@ -49,6 +49,10 @@ pub struct ClientConfig {
     /// cluster refuses the old. Default none: requests go without a token (anonymous,
     /// or the client certificate's user).
     pub credentials: Option<crate::auth::Credentials>,
+    /// What this client calls itself: put first in its gRPC user agent, so that the
+    /// cluster's impact previews name it as the owner of its watchers (say, the service
+    /// and instance). Default empty: the agent is only `vane-client/VERSION`.
+    pub name: String,
 }
 
 impl Default for ClientConfig {
@@ -63,6 +67,7 @@ impl Default for ClientConfig {
             discover_members: true,
             tls: None,
             credentials: None,
+            name: String::new(),
         }
     }
 }

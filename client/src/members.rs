@@ -86,6 +86,13 @@ pub(crate) fn lazy_channel(url: &str, dialer: &Dialer, token: &TokenSlot) -> Res
     let endpoint = Endpoint::from_shared(url.to_string())
         .map_err(|e| Error::invalid(format!("endpoint {url} is not a valid URL: {e}")))?
         .connect_timeout(dialer.dial_timeout)
+        .user_agent(dialer.user_agent.clone())
+        .map_err(|e| {
+            Error::invalid(format!(
+                "client name {:?} cannot be sent in a user agent: {e}",
+                dialer.user_agent
+            ))
+        })?
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_millis(KEEP_ALIVE_INTERVAL_MS))
         .keep_alive_timeout(Duration::from_millis(KEEP_ALIVE_TIMEOUT_MS))

@@ -7,10 +7,11 @@ use vane_proto::api::config_client::ConfigClient;
 use vane_proto::api::{
     ChangeActionRequest, ChangeOp, ChangeResponse, CreateChangeRequest, CreateNamespaceRequest,
     DeleteNamespaceRequest, DiffEnvironmentsRequest, DiffEnvironmentsResponse, GetChangeRequest,
-    GetNamespaceRequest, ListAuditRequest, ListAuditResponse, ListChangesRequest,
-    ListChangesResponse, ListNamespacesRequest, ListNamespacesResponse, Namespace,
-    NamespaceResponse, ResolveRequest, ResolveResponse, UpdateNamespaceRequest,
-    ValidateValueRequest, ValidateValueResponse, VerifyAuditRequest, VerifyAuditResponse,
+    GetNamespaceRequest, ImpactRequest, ImpactResponse, ListAuditRequest, ListAuditResponse,
+    ListChangesRequest, ListChangesResponse, ListNamespacesRequest, ListNamespacesResponse,
+    Namespace, NamespaceResponse, ProposedWrite, ResolveRequest, ResolveResponse,
+    UpdateNamespaceRequest, ValidateValueRequest, ValidateValueResponse, VerifyAuditRequest,
+    VerifyAuditResponse,
 };
 
 use crate::client::{Attempts, Client, Headed};
@@ -38,6 +39,7 @@ headless!(
     VerifyAuditResponse,
     ResolveResponse,
     DiffEnvironmentsResponse,
+    ImpactResponse,
 );
 
 /// A decision on a change request, for [`Client::decide_change`].
@@ -377,6 +379,46 @@ impl Client {
         self.config_call("diff-env", Route::Read, Retry::Always, |mut c| {
             let request = request.clone();
             async move { c.diff_environments(request).await.map(|r| r.into_inner()) }
+        })
+        .await
+    }
+
+    /// What applying change request `id` now would do: each key it touches, whether it
+    /// would be accepted (schema, base revision) and why not, and the live watchers on
+    /// every member that would receive it (at most `watcher_limit`, 0 for the server's
+    /// default of 1,000). Changes nothing.
+    pub async fn change_impact(
+        &self,
+        id: u64,
+        watcher_limit: u32,
+    ) -> Result<ImpactResponse, Error> {
+        self.impact(ImpactRequest {
+            change_id: id,
+            writes: Vec::new(),
+            watcher_limit,
+        })
+        .await
+    }
+
+    /// [`Client::change_impact`] for direct writes (puts, deletes of a key or a range),
+    /// checked as the etcd API's writes are: schema, and approval policy.
+    pub async fn writes_impact(
+        &self,
+        writes: Vec<ProposedWrite>,
+        watcher_limit: u32,
+    ) -> Result<ImpactResponse, Error> {
+        self.impact(ImpactRequest {
+            change_id: 0,
+            writes,
+            watcher_limit,
+        })
+        .await
+    }
+
+    async fn impact(&self, request: ImpactRequest) -> Result<ImpactResponse, Error> {
+        self.config_call("impact", Route::Read, Retry::Always, |mut c| {
+            let request = request.clone();
+            async move { c.impact(request).await.map(|r| r.into_inner()) }
         })
         .await
     }

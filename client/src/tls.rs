@@ -76,17 +76,42 @@ pub(crate) fn client_config(files: &TlsFiles) -> Result<Arc<ClientConfig>, Error
     Ok(Arc::new(config))
 }
 
+/// `vane-client/VERSION`, after `name` when there is one.
+fn user_agent(name: &str) -> String {
+    let agent = concat!("vane-client/", env!("CARGO_PKG_VERSION"));
+    let name = name.trim();
+    if name.is_empty() {
+        agent.to_string()
+    } else {
+        format!("{name} {agent}")
+    }
+}
+
 /// Makes the channels to members: plain for `http://`, TLS for `https://`.
 pub(crate) struct Dialer {
     /// Longest wait for one connection, TLS handshake included.
     pub(crate) dial_timeout: Duration,
     tls: Option<Arc<ClientConfig>>,
+    /// The gRPC user agent of every channel.
+    pub(crate) user_agent: String,
 }
 
 impl Dialer {
     /// A dialer with `tls` for `https://` members.
     pub(crate) fn new(dial_timeout: Duration, tls: Option<Arc<ClientConfig>>) -> Dialer {
-        Dialer { dial_timeout, tls }
+        Dialer {
+            dial_timeout,
+            tls,
+            user_agent: user_agent(""),
+        }
+    }
+
+    /// The same dialer, naming the client `name` in its user agent.
+    pub(crate) fn named(self, name: &str) -> Dialer {
+        Dialer {
+            user_agent: user_agent(name),
+            ..self
+        }
     }
 
     /// The scheme a bare `host:port` endpoint gets: `https` once TLS is configured, as

@@ -14,10 +14,11 @@ use vane_proto::api::config_server::Config;
 use vane_proto::api::{
     ChangeActionRequest, ChangeResponse, CreateChangeRequest, CreateNamespaceRequest,
     DeleteNamespaceRequest, DiffEnvironmentsRequest, DiffEnvironmentsResponse, GetChangeRequest,
-    GetNamespaceRequest, ListAuditRequest, ListAuditResponse, ListChangesRequest,
-    ListChangesResponse, ListNamespacesRequest, ListNamespacesResponse, NamespaceResponse,
-    ResolveRequest, ResolveResponse, UpdateNamespaceRequest, ValidateValueRequest,
-    ValidateValueResponse, VerifyAuditRequest, VerifyAuditResponse,
+    GetNamespaceRequest, ImpactRequest, ImpactResponse, ListAuditRequest, ListAuditResponse,
+    ListChangesRequest, ListChangesResponse, ListNamespacesRequest, ListNamespacesResponse,
+    MemberUnanswered, NamespaceResponse, ResolveRequest, ResolveResponse, UpdateNamespaceRequest,
+    ValidateValueRequest, ValidateValueResponse, VerifyAuditRequest, VerifyAuditResponse,
+    WatchedEvent, WatcherImpact, WatchersRequest,
 };
 use vane_proto::raft::change_action::Kind;
 use vane_proto::raft::command::Op;
@@ -125,6 +126,80 @@ impl ConfigService {
     async fn read<T>(&self, request: &Request<T>) -> Result<(), Status> {
         self.node.caller(request.metadata()).await?;
         self.node.linearizable_barrier().await
+    }
+}
+
+/// Direct writes one impact preview may name (etcd's default `--max-txn-ops`).
+const IMPACT_WRITES_MAX: usize = 128;
+/// Watchers a preview lists when the request sets no limit, and at most.
+const IMPACT_WATCHERS_DEFAULT: u32 = 1_000;
+const IMPACT_WATCHERS_MAX: u32 = 10_000;
+/// Longest a member may take to list its watchers for a preview; past it the preview
+/// names the member as unanswered instead of waiting.
+const WATCHERS_TIMEOUT_MS: u64 = 2_000;
+
+impl Node {
+    /// The watchers on every member that would receive `events`: at most `limit`,
+    /// ordered by member, with how many there are in all and the members that did not
+    /// answer (down, or slower than [`WATCHERS_TIMEOUT_MS`]).
+    async fn watchers_everywhere(
+        &self,
+        events: Vec<WatchedEvent>,
+        limit: u32,
+    ) -> (Vec<WatcherImpact>, u64, Vec<MemberUnanswered>) {
+        let (members, _) = self.current_membership();
+        let request = WatchersRequest { events, limit };
+        let asks = members.into_iter().map(|(id, member)| {
+            let request = request.clone();
+            async move {
+                let answer = if id == self.member_id {
+                    Ok(self.watchers.receiving(&request.events, limit as usize))
+                } else {
+                    match self.channels.client(&member) {
+                        Err(e) => Err(e),
+                        Ok(mut client) => {
+                            let call = client.watchers(request);
+                            match tokio::time::timeout(
+                                std::time::Duration::from_millis(WATCHERS_TIMEOUT_MS),
+                                call,
+                            )
+                            .await
+                            {
+                                Ok(Ok(reply)) => {
+                                    let reply = reply.into_inner();
+                                    Ok((reply.watchers, reply.count))
+                                }
+                                Ok(Err(status)) => Err(status.message().to_string()),
+                                Err(_) => Err(format!("no answer within {WATCHERS_TIMEOUT_MS} ms")),
+                            }
+                        }
+                    }
+                };
+                (id, member.name, answer)
+            }
+        });
+        let mut listed = Vec::new();
+        let mut count = 0;
+        let mut unanswered = Vec::new();
+        for (member_id, member_name, answer) in futures::future::join_all(asks).await {
+            match answer {
+                Ok((watchers, counted)) => {
+                    count += counted;
+                    listed.extend(watchers.into_iter().map(|w| WatcherImpact {
+                        member_id,
+                        member_name: member_name.clone(),
+                        ..w
+                    }));
+                }
+                Err(error) => unanswered.push(MemberUnanswered {
+                    member_id,
+                    member_name,
+                    error,
+                }),
+            }
+        }
+        listed.truncate(limit as usize);
+        (listed, count, unanswered)
     }
 }
 
@@ -459,6 +534,78 @@ impl Config for ConfigService {
         }))
     }
 
+    async fn impact(
+        &self,
+        request: Request<ImpactRequest>,
+    ) -> Result<Response<ImpactResponse>, Status> {
+        // A preview shows the keys' revisions and who watches them: it needs read on
+        // every key it touches (the whole namespace, for a change request).
+        let ImpactRequest {
+            change_id,
+            writes,
+            watcher_limit,
+        } = request.get_ref();
+        let limit = match *watcher_limit {
+            0 => IMPACT_WATCHERS_DEFAULT,
+            n => n.min(IMPACT_WATCHERS_MAX),
+        };
+        let (keys, revision) = if *change_id != 0 {
+            self.read(&request).await?;
+            let change = self
+                .node
+                .state_machine
+                .change_request(*change_id)
+                .map_err(errors::from_store)?
+                .ok_or_else(|| {
+                    errors::from_store(StoreError::Governance(GovernanceError::ChangeNotFound(
+                        *change_id,
+                    )))
+                })?;
+            self.namespace_reader(&request, &change.namespace).await?;
+            self.node.state_machine.change_impact(*change_id)
+        } else {
+            if writes.is_empty() || writes.len() > IMPACT_WRITES_MAX {
+                return Err(Status::invalid_argument(format!(
+                    "vane: an impact preview names a change request or 1 to \
+                     {IMPACT_WRITES_MAX} writes, not {}",
+                    writes.len()
+                )));
+            }
+            let accesses: Vec<Access> = writes
+                .iter()
+                .map(|w| {
+                    let end: &[u8] = if w.delete { &w.range_end } else { &[] };
+                    Access::read(&w.key, end)
+                })
+                .collect();
+            self.node
+                .authorized_caller(request.metadata(), &accesses)
+                .await?;
+            self.node.linearizable_barrier().await?;
+            self.node.state_machine.writes_impact(writes)
+        }
+        .map_err(errors::from_store)?;
+        let events = keys
+            .keys
+            .iter()
+            .map(|k| WatchedEvent {
+                key: k.key.clone(),
+                delete: k.delete,
+            })
+            .collect();
+        let (watchers, watcher_count, unanswered) =
+            self.node.watchers_everywhere(events, limit).await;
+        Ok(Response::new(ImpactResponse {
+            keys: keys.keys,
+            key_count: keys.count,
+            accepted: keys.accepted,
+            watchers,
+            watcher_count,
+            unanswered,
+            revision,
+        }))
+    }
+
     async fn validate_value(
         &self,
         request: Request<ValidateValueRequest>,
@@ -472,12 +619,12 @@ impl Config for ConfigService {
             .map(|n| n.name)
             .unwrap_or_default();
         let refusal = state
-            .check_governed_write(&key, Some(&value), 0)
+            .dry_run_write(&key, &value)
             .map_err(errors::from_store)?;
         Ok(Response::new(ValidateValueResponse {
             valid: refusal.is_none(),
             namespace,
-            reason: refusal.map(|(_, e)| e.to_string()).unwrap_or_default(),
+            reason: refusal.map(|(_, reason)| reason).unwrap_or_default(),
         }))
     }
 }

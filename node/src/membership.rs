@@ -97,7 +97,7 @@ impl Node {
         Ok(client.change_members(change).await?.into_inner())
     }
 
-    fn current_membership(&self) -> (BTreeMap<u64, MemberNode>, BTreeSet<u64>) {
+    pub(crate) fn current_membership(&self) -> (BTreeMap<u64, MemberNode>, BTreeSet<u64>) {
         let metrics = self.raft.metrics();
         let m = metrics.borrow_watched();
         let membership = m.membership_config.membership();

@@ -60,6 +60,8 @@ pub struct Node {
     pub metrics: Arc<Metrics>,
     /// Lease deadlines, kept while this member is the leader.
     pub lease_deadlines: crate::lease::LeaseDeadlines,
+    /// The live watchers of this member's watch streams, for impact previews.
+    pub watchers: crate::watch::registry::WatcherRegistry,
 }
 
 fn now_ms() -> i64 {

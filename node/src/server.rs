@@ -170,6 +170,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         channels,
         metrics: metrics.clone(),
         lease_deadlines: Default::default(),
+        watchers: Default::default(),
     });
     tokio::spawn(crate::lease::expire_leases(node.clone()));
     tokio::spawn(crate::config_api::apply_scheduled_changes(node.clone()));

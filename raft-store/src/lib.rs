@@ -19,6 +19,7 @@ pub mod data_dir;
 mod db;
 pub mod error;
 pub mod governance;
+pub mod impact;
 mod lease;
 mod mvcc;
 #[cfg(feature = "planted-bugs")]

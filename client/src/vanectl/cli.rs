@@ -256,6 +256,10 @@ pub enum Command {
         #[arg(short = 'm', long, default_value = "")]
         description: String,
     },
+    /// Previews a change without making it: the keys it touches, whether each would be
+    /// accepted, and the live watchers on every member that would receive it
+    #[command(subcommand)]
+    Impact(ImpactCommand),
     /// Prints the version of vanectl
     #[command(after_help = "Example:\n  vanectl version")]
     Version,
@@ -563,6 +567,9 @@ pub enum ChangeCommand {
         /// A key to delete (repeat for several)
         #[arg(long = "delete", value_name = "KEY")]
         deletes: Vec<String>,
+        /// The --put values are YAML: the request carries the JSON they stand for
+        #[arg(long)]
+        yaml: bool,
         /// What the change is for
         #[arg(short = 'm', long, default_value = "")]
         description: String,
@@ -677,6 +684,60 @@ pub enum SchemaCommand {
         key: OsString,
         /// The value (read from stdin when omitted)
         value: Option<OsString>,
+        /// The value is YAML: check the JSON it would be stored as
+        #[arg(long)]
+        yaml: bool,
+    },
+}
+
+/// `impact`: what a change would do; nothing is written. Exits 1 when any of its
+/// operations would be refused.
+#[derive(Clone, Debug, Subcommand)]
+pub enum ImpactCommand {
+    /// A put of a value at a key
+    #[command(
+        after_help = "Examples:\n  vanectl impact put /flags/dark-mode '{\"on\": true}'\n  \
+                            vanectl impact put /db/pool --yaml < pool.yaml"
+    )]
+    Put {
+        /// The key
+        key: OsString,
+        /// The value (read from stdin when omitted)
+        value: Option<OsString>,
+        /// The value is YAML: preview it as the JSON it would be stored as
+        #[arg(long)]
+        yaml: bool,
+        /// Watchers listed at most (0: the server's default, 1000)
+        #[arg(long, default_value_t = 0)]
+        limit: u32,
+    },
+    /// A delete of a key or a range
+    #[command(
+        after_help = "Examples:\n  vanectl impact del /flags/old\n  vanectl impact del /flags/ --prefix"
+    )]
+    Del {
+        /// The key, or the start of the range
+        key: OsString,
+        /// The end of the range (exclusive)
+        range_end: Option<OsString>,
+        /// Every key with this prefix
+        #[arg(long)]
+        prefix: bool,
+        /// Every key from this one up, by byte order
+        #[arg(long)]
+        from_key: bool,
+        /// Watchers listed at most (0: the server's default, 1000)
+        #[arg(long, default_value_t = 0)]
+        limit: u32,
+    },
+    /// A change request, as if it applied now
+    #[command(after_help = "Example:\n  vanectl impact cr 42")]
+    Cr {
+        /// The change request's id
+        id: u64,
+        /// Watchers listed at most (0: the server's default, 1000)
+        #[arg(long, default_value_t = 0)]
+        limit: u32,
     },
 }
 
@@ -775,6 +836,9 @@ pub struct PutArgs {
     /// Updates the key using its current lease
     #[arg(long)]
     pub ignore_lease: bool,
+    /// The value is YAML: store the JSON it stands for (values under a namespace are JSON)
+    #[arg(long, conflicts_with = "ignore_value")]
+    pub yaml: bool,
 }
 
 /// `del`.

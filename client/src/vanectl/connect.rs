@@ -27,6 +27,7 @@ pub fn client_config(global: &GlobalArgs, endpoints: Vec<String>) -> ClientConfi
             },
         ),
         credentials: global.credentials.clone(),
+        name: "vanectl".to_string(),
         ..defaults
     }
 }

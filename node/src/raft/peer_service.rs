@@ -270,6 +270,27 @@ impl RaftPeer for PeerService {
                 .await?,
         ))
     }
+
+    async fn watchers(
+        &self,
+        request: Request<vane_proto::api::WatchersRequest>,
+    ) -> Result<Response<vane_proto::api::WatchersReply>, Status> {
+        let request = request.into_inner();
+        if request.events.len() > vane_raft_store::impact::IMPACT_KEYS_LISTED {
+            return Err(Status::invalid_argument(format!(
+                "vane: a watcher listing takes at most {} events",
+                vane_raft_store::impact::IMPACT_KEYS_LISTED
+            )));
+        }
+        let (watchers, count) = self
+            .node
+            .watchers
+            .receiving(&request.events, request.limit as usize);
+        Ok(Response::new(vane_proto::api::WatchersReply {
+            watchers,
+            count,
+        }))
+    }
 }
 
 async fn receive_file(

@@ -3,6 +3,7 @@
 //! recent history all streams share; `stream` runs one client stream and its watchers.
 
 pub mod cache;
+pub mod registry;
 pub mod stream;
 
 use std::pin::Pin;
@@ -61,6 +62,19 @@ impl Watch for WatchService {
                 .map(|value| value.to_str().map(str::to_owned)),
             cert_user: crate::auth::cert_user(metadata).map(str::to_owned),
         };
+        let client = registry::StreamClient {
+            client: metadata
+                .get("user-agent")
+                .and_then(|agent| agent.to_str().ok())
+                .unwrap_or_default()
+                .to_string(),
+            address: request
+                .extensions()
+                .get::<crate::tls::ConnectionInfo>()
+                .and_then(|info| info.remote)
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+        };
         tokio::spawn(stream::run(
             self.node.clone(),
             self.cache.clone(),
@@ -68,6 +82,7 @@ impl Watch for WatchService {
             tx,
             self.progress_interval,
             token,
+            client,
         ));
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),

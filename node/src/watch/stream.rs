@@ -27,6 +27,7 @@ use vane_proto::mvccpb::event::EventType;
 use vane_raft_store::StoreError;
 
 use super::cache::{EventCache, Selection};
+use super::registry::{StreamClient, StreamEntry, WatchedRange};
 use crate::auth::Access;
 use crate::node::Node;
 
@@ -106,7 +107,9 @@ pub async fn run(
     outbound: mpsc::Sender<Result<WatchResponse, Status>>,
     progress_interval: Duration,
     token: StreamToken,
+    client: StreamClient,
 ) {
+    let entry = node.watchers.open_stream(client);
     let mut watchers: BTreeMap<i64, Watcher> = BTreeMap::new();
     let mut next_id: i64 = 0;
     let mut head = cache.subscribe();
@@ -115,7 +118,7 @@ pub async fn run(
     node.metrics.watch_streams.inc();
     let result: Result<(), ()> = async {
         loop {
-            deliver(&node, &cache, &mut watchers, &outbound).await?;
+            deliver(&node, &cache, &entry, &mut watchers, &outbound).await?;
             let behind = watchers.values().any(|w| w.next_revision <= cache.head());
             if behind {
                 // More to deliver: take requests that are already waiting, then go on.
@@ -123,7 +126,7 @@ pub async fn run(
             }
             tokio::select! {
                 request = inbound.message() => match request {
-                    Ok(Some(request)) => handle(&node, &cache, request, &mut watchers, &mut next_id, &outbound, &token).await?,
+                    Ok(Some(request)) => handle(&node, &cache, &entry, request, &mut watchers, &mut next_id, &outbound, &token).await?,
                     Ok(None) | Err(_) => return Ok(()),
                 },
                 changed = head.changed(), if !behind => {
@@ -151,9 +154,11 @@ async fn send(
     outbound.send(Ok(response)).await.map_err(|_| ())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn handle(
     node: &Node,
     cache: &EventCache,
+    entry: &StreamEntry,
     request: WatchRequest,
     watchers: &mut BTreeMap<i64, Watcher>,
     next_id: &mut i64,
@@ -162,11 +167,15 @@ async fn handle(
 ) -> Result<(), ()> {
     match request.request_union {
         Some(RequestUnion::CreateRequest(create)) => {
-            create_watcher(node, cache, create, watchers, next_id, outbound, token).await
+            create_watcher(
+                node, cache, entry, create, watchers, next_id, outbound, token,
+            )
+            .await
         }
         Some(RequestUnion::CancelRequest(cancel)) => {
             if let Some(watcher) = watchers.remove(&cancel.watch_id) {
                 forget(node, &watcher);
+                entry.remove(cancel.watch_id);
             }
             send(
                 outbound,
@@ -200,9 +209,11 @@ async fn handle(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn create_watcher(
     node: &Node,
     cache: &EventCache,
+    entry: &StreamEntry,
     create: WatchCreateRequest,
     watchers: &mut BTreeMap<i64, Watcher>,
     next_id: &mut i64,
@@ -225,15 +236,18 @@ async fn create_watcher(
         )
         .await;
     }
-    if let Err(status) = may_watch(node, &create, token).await {
-        // etcd puts the whole gRPC error text in the reason, code included.
-        let reason = format!(
-            "rpc error: code = {:?} desc = {}",
-            status.code(),
-            status.message()
-        );
-        return send(outbound, refuse(create.watch_id, reason)).await;
-    }
+    let user = match may_watch(node, &create, token).await {
+        Ok(user) => user,
+        Err(status) => {
+            // etcd puts the whole gRPC error text in the reason, code included.
+            let reason = format!(
+                "rpc error: code = {:?} desc = {}",
+                status.code(),
+                status.message()
+            );
+            return send(outbound, refuse(create.watch_id, reason)).await;
+        }
+    };
     if watchers.len() >= WATCHERS_PER_STREAM_MAX {
         return send(
             outbound,
@@ -257,6 +271,18 @@ async fn create_watcher(
         *next_id
     };
     let filters: Vec<i32> = create.filters.clone();
+    let no_put = filters.contains(&(FilterType::Noput as i32));
+    let no_delete = filters.contains(&(FilterType::Nodelete as i32));
+    entry.add(
+        id,
+        WatchedRange {
+            key: create.key.clone(),
+            range_end: create.range_end.clone(),
+            no_put,
+            no_delete,
+            user,
+        },
+    );
     let watcher = Watcher {
         key: create.key,
         range_end: create.range_end,
@@ -266,8 +292,8 @@ async fn create_watcher(
             head + 1
         },
         prev_kv: create.prev_kv,
-        no_put: filters.contains(&(FilterType::Noput as i32)),
-        no_delete: filters.contains(&(FilterType::Nodelete as i32)),
+        no_put,
+        no_delete,
         fragment: create.fragment,
         progress_notify: create.progress_notify,
         sent_since_progress: false,
@@ -287,12 +313,13 @@ async fn create_watcher(
     .await
 }
 
-/// Refuses a watcher on a range its stream's caller may not read.
+/// Refuses a watcher on a range its stream's caller may not read; names the caller's
+/// user otherwise ("" without auth).
 async fn may_watch(
     node: &Node,
     create: &WatchCreateRequest,
     token: &StreamToken,
-) -> Result<(), Status> {
+) -> Result<String, Status> {
     let cert_user = token.cert_user.as_deref();
     let token = match &token.token {
         None => None,
@@ -301,7 +328,11 @@ async fn may_watch(
     };
     let caller = node.caller_with(token, cert_user).await?;
     node.authorize(&caller, &[Access::read(&create.key, &create.range_end)])
-        .await
+        .await?;
+    Ok(match caller {
+        vane_raft_store::auth::Caller::User(user) => user,
+        vane_raft_store::auth::Caller::Member => String::new(),
+    })
 }
 
 /// One page for every watcher that is behind the cache's head.
@@ -313,6 +344,7 @@ async fn may_watch(
 async fn deliver(
     node: &Node,
     cache: &EventCache,
+    entry: &StreamEntry,
     watchers: &mut BTreeMap<i64, Watcher>,
     outbound: &mpsc::Sender<Result<WatchResponse, Status>>,
 ) -> Result<(), ()> {
@@ -341,6 +373,7 @@ async fn deliver(
                 for id in ids {
                     if let Some(watcher) = watchers.remove(&id) {
                         forget(node, &watcher);
+                        entry.remove(id);
                     }
                     send(
                         outbound,

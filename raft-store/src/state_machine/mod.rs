@@ -332,6 +332,21 @@ impl StateMachine {
         )
     }
 
+    /// Why a direct write of `value` at `key` would be refused now, for a dry run: the
+    /// governing namespace's name and every reason, the schema's first (see
+    /// `governance::dry_run_write`).
+    pub fn dry_run_write(&self, key: &[u8], value: &[u8]) -> Result<Option<(String, String)>> {
+        if self.applied().namespaces == 0 {
+            return Ok(None);
+        }
+        let db = self.db();
+        let reader = SnapshotReader::new(&db);
+        Ok(
+            governance::dry_run_write(&reader, &self.schemas, key, value)?
+                .map(|(namespace, reason)| (namespace.name, reason)),
+        )
+    }
+
     /// The change request `id`, if it exists.
     pub fn change_request(&self, id: u64) -> Result<Option<ChangeRequest>> {
         let db = self.db();
@@ -381,6 +396,29 @@ impl StateMachine {
             .ok_or_else(|| crate::error::GovernanceError::NotFound(name.to_string()))?;
         let revision = read_meta(&reader)?.revision;
         Ok((read(&reader, &namespace)?, revision))
+    }
+
+    /// What applying change request `id` now would do to each of its keys, and the
+    /// revision of the snapshot that says so.
+    pub fn change_impact(&self, id: u64) -> Result<(crate::impact::KeysImpact, i64)> {
+        let db = self.db();
+        let reader = SnapshotReader::new(&db);
+        let change = crate::change::get(&reader, id)?
+            .ok_or(crate::error::GovernanceError::ChangeNotFound(id))?;
+        let impact = crate::impact::of_change(&reader, &self.schemas, &change)?;
+        Ok((impact, read_meta(&reader)?.revision))
+    }
+
+    /// What the direct writes `writes` would do now to each key they touch, and the
+    /// revision of the snapshot that says so.
+    pub fn writes_impact(
+        &self,
+        writes: &[vane_proto::api::ProposedWrite],
+    ) -> Result<(crate::impact::KeysImpact, i64)> {
+        let db = self.db();
+        let reader = SnapshotReader::new(&db);
+        let impact = crate::impact::of_writes(&reader, &self.schemas, writes)?;
+        Ok((impact, read_meta(&reader)?.revision))
     }
 
     /// Audit records matching `filter`, oldest first.

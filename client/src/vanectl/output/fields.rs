@@ -149,7 +149,8 @@ pub(super) fn render(report: &Report<'_>) -> String {
         | Report::Change { .. }
         | Report::ChangeList(_)
         | Report::AuditList(_)
-        | Report::AuditVerified(_) => {}
+        | Report::AuditVerified(_)
+        | Report::Impact(_) => {}
     }
     out
 }

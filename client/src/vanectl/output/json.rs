@@ -178,6 +178,55 @@ pub(super) fn render(report: &Report<'_>) -> String {
             o.string_omitempty("detail", &r.detail);
             o.finish()
         }
+        Report::Impact(r) => {
+            let text = |bytes: &[u8]| string(&String::from_utf8_lossy(bytes));
+            let mut o = Object::new();
+            o.raw(
+                "keys",
+                &array(r.keys.iter().map(|k| {
+                    let mut item = Object::new();
+                    item.raw("key", &text(&k.key));
+                    item.bool("delete", k.delete);
+                    item.string("namespace", &k.namespace);
+                    item.int("mod_revision", k.mod_revision.into());
+                    item.bool("accepted", k.accepted);
+                    item.string_omitempty("reason", &k.reason);
+                    item.bool("changes_value", k.changes_value);
+                    item.finish()
+                })),
+            );
+            o.int("key_count", r.key_count.into());
+            o.bool("accepted", r.accepted);
+            o.raw(
+                "watchers",
+                &array(r.watchers.iter().map(|w| {
+                    let mut item = Object::new();
+                    item.int("member_id", w.member_id.into());
+                    item.string("member_name", &w.member_name);
+                    item.string("client", &w.client);
+                    item.string("address", &w.address);
+                    item.string("user", &w.user);
+                    item.int("watch_id", w.watch_id.into());
+                    item.raw("key", &text(&w.key));
+                    item.raw("range_end", &text(&w.range_end));
+                    item.int("matched_keys", w.matched_keys.into());
+                    item.finish()
+                })),
+            );
+            o.int("watcher_count", r.watcher_count.into());
+            o.raw(
+                "unanswered",
+                &array(r.unanswered.iter().map(|u| {
+                    let mut item = Object::new();
+                    item.int("member_id", u.member_id.into());
+                    item.string("member_name", &u.member_name);
+                    item.string("error", &u.error);
+                    item.finish()
+                })),
+            );
+            o.int("revision", r.revision.into());
+            o.finish()
+        }
         Report::Validated { key, response: r } => {
             let mut o = Object::new();
             o.string("key", &String::from_utf8_lossy(key));

@@ -225,6 +225,8 @@ pub enum Report<'a> {
         /// The answer.
         response: &'a ValidateValueResponse,
     },
+    /// `impact`.
+    Impact(&'a vane_proto::api::ImpactResponse),
 }
 
 /// Which report, without its data: what the format check before a verb runs needs.
@@ -296,6 +298,8 @@ pub enum ReportKind {
     AuditList,
     /// See [`Report::AuditVerified`].
     AuditVerified,
+    /// See [`Report::Impact`].
+    Impact,
 }
 
 impl Report<'_> {
@@ -335,6 +339,7 @@ impl Report<'_> {
             Report::ChangeList(_) => ReportKind::ChangeList,
             Report::AuditList(_) => ReportKind::AuditList,
             Report::AuditVerified(_) => ReportKind::AuditVerified,
+            Report::Impact(_) => ReportKind::Impact,
         }
     }
 }
@@ -371,6 +376,7 @@ impl Printer {
                     | K::ChangeList
                     | K::AuditList
                     | K::AuditVerified
+                    | K::Impact
             ),
             OutputFormat::Table => matches!(
                 kind,

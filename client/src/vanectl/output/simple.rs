@@ -252,6 +252,7 @@ pub(super) fn render(report: &Report<'_>, hex: bool) -> Vec<u8> {
                 );
             }
         }
+        Report::Impact(r) => impact_lines(o, r),
         Report::Validated { key, response } => {
             let key = String::from_utf8_lossy(key);
             if response.namespace.is_empty() {
@@ -539,6 +540,84 @@ fn key_value(out: &mut Vec<u8>, kv: &KeyValue, hex: bool, value_only: bool) {
         }
         let _ = out.write_all(&kv.value);
         out.push(b'\n');
+    }
+}
+
+/// `impact`: one line per key, a verdict, one line per watcher, the members that did not
+/// answer.
+fn impact_lines(o: &mut Vec<u8>, r: &vane_proto::api::ImpactResponse) {
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    for k in &r.keys {
+        let what = if k.delete { "delete" } else { "put" };
+        let namespace = if k.namespace.is_empty() {
+            "no namespace".to_string()
+        } else {
+            format!("namespace {}", k.namespace)
+        };
+        let verdict = if k.accepted {
+            let unchanged = if k.changes_value { "" } else { " (same value)" };
+            format!("accepted{unchanged}")
+        } else {
+            format!("REFUSED: {}", k.reason)
+        };
+        line(
+            o,
+            &format!(
+                "{what} {} ({namespace}, mod revision {}): {verdict}",
+                text(&k.key),
+                k.mod_revision
+            ),
+        );
+    }
+    let refused = r.keys.iter().filter(|k| !k.accepted).count();
+    let listed = if r.key_count > r.keys.len() as u64 {
+        format!(" (first {} listed)", r.keys.len())
+    } else {
+        String::new()
+    };
+    let verdict = if r.accepted {
+        "all accepted".to_string()
+    } else {
+        format!("{refused} listed refused")
+    };
+    line(
+        o,
+        &format!("keys: {} affected{listed}, {verdict}", r.key_count),
+    );
+    for w in &r.watchers {
+        let range = match w.range_end.as_slice() {
+            [] => text(&w.key),
+            [0] => format!("{} and above", text(&w.key)),
+            end if end == vane_client::txn::prefix_range_end(&w.key).as_slice() => {
+                format!("prefix {}", text(&w.key))
+            }
+            end => format!("[{}, {})", text(&w.key), text(end)),
+        };
+        let user = if w.user.is_empty() {
+            String::new()
+        } else {
+            format!(" as {}", w.user)
+        };
+        line(
+            o,
+            &format!(
+                "watcher {} on {} ({:x}): {:?} at {}{user}, watching {range} ({} key(s))",
+                w.watch_id, w.member_name, w.member_id, w.client, w.address, w.matched_keys
+            ),
+        );
+    }
+    line(
+        o,
+        &format!("watchers: {} would receive this change", r.watcher_count),
+    );
+    for u in &r.unanswered {
+        line(
+            o,
+            &format!(
+                "member {} ({:x}) did not answer, its watchers are not counted: {}",
+                u.member_name, u.member_id, u.error
+            ),
+        );
     }
 }
 

@@ -39,6 +39,11 @@ pub async fn put(context: &Context, args: PutArgs) -> Result<(), CliError> {
         None if args.ignore_value => Vec::new(),
         None => read_value_from_stdin()?,
     };
+    let value = if args.yaml {
+        super::ns::yaml_to_json(&value)?
+    } else {
+        value
+    };
     let request = requests::put_request(&args, value)?;
     let client = context.connect().await?;
     let result = client.put(request).await;

@@ -6,6 +6,7 @@
 
 mod auth;
 mod endpoint;
+mod impact;
 mod kv;
 mod lease;
 mod local;
@@ -110,6 +111,7 @@ pub async fn run(mut cli: Cli) -> Result<(), CliError> {
             to,
             description,
         } => ns::rollback(c, key, to, description).await,
+        Command::Impact(command) => impact::impact(c, command).await,
         Command::Version => local::version(),
         Command::Completion(args) => local::completion(args),
     }

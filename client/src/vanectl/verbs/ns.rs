@@ -1,6 +1,7 @@
 //! `ns create|update|get|list|delete`, `schema validate`, `cr ...` (change requests),
 //! `audit list|verify`, `history`, `diff` and `rollback`: Vane's configuration API.
 
+use std::ffi::OsString;
 use std::io::Read as _;
 
 use vane_client::ChangeDecision;
@@ -103,19 +104,10 @@ pub async fn namespace(context: &Context, command: NamespaceCommand) -> Result<(
 /// `schema validate`: exits 1 when the value would be refused.
 pub async fn schema(context: &Context, command: SchemaCommand) -> Result<(), CliError> {
     match command {
-        SchemaCommand::Validate { key, value } => {
+        SchemaCommand::Validate { key, value, yaml } => {
             context.printer.check_supported(ReportKind::Validated)?;
             let key = key.into_encoded_bytes();
-            let value = match value {
-                Some(value) => value.into_encoded_bytes(),
-                None => {
-                    let mut bytes = Vec::new();
-                    std::io::stdin()
-                        .read_to_end(&mut bytes)
-                        .map_err(|e| CliError::new(Exit::Io, format!("cannot read stdin: {e}")))?;
-                    bytes
-                }
-            };
+            let value = value_argument(value, yaml)?;
             let client = context.connect().await?;
             let response = client
                 .validate_value(key.clone(), value)
@@ -134,6 +126,35 @@ pub async fn schema(context: &Context, command: SchemaCommand) -> Result<(), Cli
     }
 }
 
+/// A value given as an argument, else read from stdin; with `yaml`, YAML turned into the
+/// JSON it stands for (values under a namespace are JSON; YAML is how people like to
+/// write them).
+pub(super) fn value_argument(value: Option<OsString>, yaml: bool) -> Result<Vec<u8>, CliError> {
+    let bytes = match value {
+        Some(value) => value.into_encoded_bytes(),
+        None => {
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut bytes)
+                .map_err(|e| CliError::new(Exit::Io, format!("cannot read stdin: {e}")))?;
+            bytes
+        }
+    };
+    if yaml {
+        yaml_to_json(&bytes)
+    } else {
+        Ok(bytes)
+    }
+}
+
+/// The compact JSON a YAML document stands for.
+pub(super) fn yaml_to_json(yaml: &[u8]) -> Result<Vec<u8>, CliError> {
+    let value: serde_json::Value = yaml_serde::from_slice(yaml)
+        .map_err(|e| CliError::bad_args(format!("the value is not YAML: {e}")))?;
+    serde_json::to_vec(&value)
+        .map_err(|e| CliError::bad_args(format!("the YAML value has no JSON form: {e}")))
+}
+
 /// Sets what the flags name on `namespace`, keeping the rest (for `update`).
 fn apply_policy(
     namespace: &mut Namespace,
@@ -147,13 +168,32 @@ fn apply_policy(
                 format!("cannot read schema {}: {e}", path.display()),
             )
         })?;
-        // Check it is JSON here, so a typo is named with its line before any round trip.
-        serde_json::from_str::<serde_json::Value>(&text).map_err(|e| {
-            CliError::new(
-                Exit::InvalidInput,
-                format!("schema {} is not JSON: {e}", path.display()),
-            )
-        })?;
+        let yaml = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
+        let text = if yaml {
+            // A schema written in YAML is stored as the JSON it stands for.
+            let json = yaml_to_json(text.as_bytes()).map_err(|e| {
+                CliError::new(
+                    Exit::InvalidInput,
+                    format!(
+                        "schema {}: {}",
+                        path.display(),
+                        e.message.unwrap_or_default()
+                    ),
+                )
+            })?;
+            String::from_utf8_lossy(&json).into_owned()
+        } else {
+            // Check it is JSON here, so a typo is named with its line before any round trip.
+            serde_json::from_str::<serde_json::Value>(&text).map_err(|e| {
+                CliError::new(
+                    Exit::InvalidInput,
+                    format!("schema {} is not JSON: {e}", path.display()),
+                )
+            })?;
+            text
+        };
         namespace.schema = text;
     }
     if no_schema {
@@ -207,6 +247,7 @@ pub async fn change(context: &Context, command: ChangeCommand) -> Result<(), Cli
             namespace,
             puts,
             deletes,
+            yaml,
             description,
             apply_in,
         } => {
@@ -216,9 +257,14 @@ pub async fn change(context: &Context, command: ChangeCommand) -> Result<(), Cli
                 let Some((key, value)) = put.split_once('=') else {
                     return Err(CliError::bad_args(format!("--put {put:?}: give KEY=VALUE")));
                 };
+                let value = if yaml {
+                    yaml_to_json(value.as_bytes())?
+                } else {
+                    value.as_bytes().to_vec()
+                };
                 ops.push(ChangeOp {
                     key: key.as_bytes().to_vec(),
-                    value: value.as_bytes().to_vec(),
+                    value,
                     ..Default::default()
                 });
             }
