@@ -311,7 +311,14 @@ fn normalized(output: &Output, how: Normalize) -> (i32, String, String) {
         }
         Normalize::Sizes => stdout = mask_sizes(&stdout),
         Normalize::FirstLine => {
-            let first = stdout.lines().next().unwrap_or_default().replace("  ", " ");
+            // `%16x` pads a short id with spaces: collapse every run of them.
+            let first = stdout
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
             stdout = mask_after(&first, &["Member ", "cluster "], true);
         }
         Normalize::Timing => {
