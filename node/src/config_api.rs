@@ -92,6 +92,11 @@ impl ConfigService {
     /// A caller that may read every key of namespace `name`, with this member caught up.
     async fn namespace_reader<T>(&self, request: &Request<T>, name: &str) -> Result<(), Status> {
         self.node.linearizable_barrier().await?;
+        self.may_read_namespace(request, name).await
+    }
+
+    /// A caller that may read every key of namespace `name`, as this member knows it now.
+    async fn may_read_namespace<T>(&self, request: &Request<T>, name: &str) -> Result<(), Status> {
         let namespace = self
             .node
             .state_machine
@@ -550,6 +555,7 @@ impl Config for ConfigService {
             n => n.min(IMPACT_WATCHERS_MAX),
         };
         let (keys, revision) = if *change_id != 0 {
+            // Caught up first: the change request names the namespace to check against.
             self.read(&request).await?;
             let change = self
                 .node
@@ -561,7 +567,7 @@ impl Config for ConfigService {
                         *change_id,
                     )))
                 })?;
-            self.namespace_reader(&request, &change.namespace).await?;
+            self.may_read_namespace(&request, &change.namespace).await?;
             self.node.state_machine.change_impact(*change_id)
         } else {
             if writes.is_empty() || writes.len() > IMPACT_WRITES_MAX {
@@ -612,19 +618,16 @@ impl Config for ConfigService {
     ) -> Result<Response<ValidateValueResponse>, Status> {
         self.read(&request).await?;
         let ValidateValueRequest { key, value } = request.into_inner();
-        let state = &self.node.state_machine;
-        let namespace = state
-            .governing_namespace(&key)
-            .map_err(errors::from_store)?
-            .map(|n| n.name)
-            .unwrap_or_default();
-        let refusal = state
+        let (namespace, refusal) = self
+            .node
+            .state_machine
             .dry_run_write(&key, &value)
-            .map_err(errors::from_store)?;
+            .map_err(errors::from_store)?
+            .unwrap_or_default();
         Ok(Response::new(ValidateValueResponse {
             valid: refusal.is_none(),
             namespace,
-            reason: refusal.map(|(_, reason)| reason).unwrap_or_default(),
+            reason: refusal.unwrap_or_default(),
         }))
     }
 }

@@ -180,28 +180,26 @@ pub(crate) fn check_write(
     Ok(refusal.map(|e| (namespace, e)))
 }
 
-/// [`check_write`] for a dry run (a validation, an impact preview): where approvals are
+/// Why `namespace` would refuse a direct write of `value` at `key` (a deletion when
+/// `None`), for a dry run (a validation, an impact preview): where approvals are
 /// required, a value the schema refuses is named too, before the approval, so that one
 /// answer says everything that stands in the way. The refusal is given as text.
-pub(crate) fn dry_run_write(
-    reader: &dyn Reader,
+pub(crate) fn dry_run_verdict(
     cache: &SchemaCache,
+    namespace: &Namespace,
     key: &[u8],
-    value: &[u8],
-) -> Result<Option<(Namespace, String)>> {
-    let Some((namespace, refusal)) = check_write(reader, cache, key, Some(value), 0)? else {
+    value: Option<&[u8]>,
+) -> Result<Option<String>> {
+    let Some(refusal) = verdict(cache, namespace, key, value, 0)? else {
         return Ok(None);
     };
-    let reason = match &refusal {
-        StoreError::Governance(GovernanceError::ApprovalRequired(_)) => {
-            match schema_verdict(cache, &namespace, key, value)? {
-                Some(invalid) => format!("{invalid}; and {refusal}"),
-                None => refusal.to_string(),
-            }
-        }
-        _ => refusal.to_string(),
-    };
-    Ok(Some((namespace, reason)))
+    if let (StoreError::Governance(GovernanceError::ApprovalRequired(_)), Some(value)) =
+        (&refusal, value)
+        && let Some(invalid) = schema_verdict(cache, namespace, key, value)?
+    {
+        return Ok(Some(format!("{invalid}; and {refusal}")));
+    }
+    Ok(Some(refusal.to_string()))
 }
 
 fn verdict(

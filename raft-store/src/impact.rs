@@ -5,7 +5,7 @@
 //! member's to find: they live in its memory, not in the state machine.)
 
 use vane_proto::api::change_request::State;
-use vane_proto::api::{ChangeRequest, KeyImpact, Namespace, ProposedWrite};
+use vane_proto::api::{ChangeRequest, KeyImpact, ProposedWrite};
 
 use crate::db::{Cf, Reader};
 use crate::error::{GovernanceError, Result, StoreError};
@@ -117,27 +117,25 @@ pub(crate) fn of_writes(
         }
         if !write.delete {
             let current = get_current(reader, &write.key)?;
-            let refusal = governance::dry_run_write(reader, cache, &write.key, &write.value)?;
             impact.add(key_impact(
                 reader,
+                cache,
                 &write.key,
-                false,
+                Some(&write.value),
                 current.as_ref().map_or(0, |kv| kv.mod_revision),
                 current.as_ref().is_none_or(|kv| kv.value != write.value),
-                refusal,
             )?);
             continue;
         }
         if write.range_end.is_empty() {
             if let Some(kv) = get_current(reader, &write.key)? {
-                let refusal = delete_refusal(reader, cache, &write.key)?;
                 impact.add(key_impact(
                     reader,
+                    cache,
                     &write.key,
-                    true,
+                    None,
                     kv.mod_revision,
                     true,
-                    refusal,
                 )?);
             }
             continue;
@@ -145,45 +143,35 @@ pub(crate) fn of_writes(
         let to = (write.range_end != [0]).then_some(write.range_end.as_slice());
         reader.scan(Cf::Kv, &write.key, to, &mut |key, value| {
             let mod_revision = decode_kv(value)?.mod_revision;
-            let refusal = delete_refusal(reader, cache, key)?;
-            impact.add(key_impact(reader, key, true, mod_revision, true, refusal)?);
+            impact.add(key_impact(reader, cache, key, None, mod_revision, true)?);
             Ok(true)
         })?;
     }
     Ok(impact)
 }
 
-/// Why a direct delete of `key` would be refused, as text.
-fn delete_refusal(
+/// One key a direct write touches: a put of `value`, or a delete when `None`, checked
+/// against the namespace governing the key (looked up once) as a dry run.
+fn key_impact(
     reader: &dyn Reader,
     cache: &SchemaCache,
     key: &[u8],
-) -> Result<Option<(Namespace, String)>> {
-    Ok(governance::check_write(reader, cache, key, None, 0)?
-        .map(|(namespace, refusal)| (namespace, refusal.to_string())))
-}
-
-fn key_impact(
-    reader: &dyn Reader,
-    key: &[u8],
-    delete: bool,
+    value: Option<&[u8]>,
     mod_revision: i64,
     changes_value: bool,
-    refusal: Option<(Namespace, String)>,
 ) -> Result<KeyImpact> {
-    let namespace = match &refusal {
-        Some((namespace, _)) => namespace.name.clone(),
-        None => governance::governing(reader, key)?
-            .map(|n| n.name)
-            .unwrap_or_default(),
+    let namespace = governance::governing(reader, key)?;
+    let refusal = match &namespace {
+        Some(namespace) => governance::dry_run_verdict(cache, namespace, key, value)?,
+        None => None,
     };
     Ok(KeyImpact {
         key: key.to_vec(),
-        delete,
-        namespace,
+        delete: value.is_none(),
+        namespace: namespace.map(|n| n.name).unwrap_or_default(),
         mod_revision,
         accepted: refusal.is_none(),
-        reason: refusal.map(|(_, reason)| reason).unwrap_or_default(),
+        reason: refusal.unwrap_or_default(),
         changes_value,
     })
 }

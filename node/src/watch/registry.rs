@@ -21,7 +21,8 @@ pub struct StreamClient {
     pub address: String,
 }
 
-/// One watcher's range and filters, as its client created it.
+/// One watcher's range and filters, as its client created it: what decides which events
+/// it receives, for delivery and for previews alike.
 #[derive(Clone, Debug)]
 pub struct WatchedRange {
     /// The watched key, or the start of the range.
@@ -32,8 +33,6 @@ pub struct WatchedRange {
     pub no_put: bool,
     /// Deletes are filtered out.
     pub no_delete: bool,
-    /// The user that created it ("" without auth).
-    pub user: String,
 }
 
 impl WatchedRange {
@@ -50,7 +49,8 @@ impl WatchedRange {
 
 struct Stream {
     client: StreamClient,
-    watchers: BTreeMap<i64, WatchedRange>,
+    /// Each watcher's range and the user that created it ("" without auth).
+    watchers: BTreeMap<i64, (WatchedRange, String)>,
 }
 
 #[derive(Default)]
@@ -107,7 +107,7 @@ impl WatcherRegistry {
         let mut count = 0u64;
         for id in ids {
             let stream = &streams.open[id];
-            for (watch_id, range) in &stream.watchers {
+            for (watch_id, (range, user)) in &stream.watchers {
                 let matched = events
                     .iter()
                     .filter(|e| range.receives(&e.key, e.delete))
@@ -120,7 +120,7 @@ impl WatcherRegistry {
                     listed.push(WatcherImpact {
                         client: stream.client.client.clone(),
                         address: stream.client.address.clone(),
-                        user: range.user.clone(),
+                        user: user.clone(),
                         watch_id: *watch_id,
                         key: range.key.clone(),
                         range_end: range.range_end.clone(),
@@ -135,10 +135,10 @@ impl WatcherRegistry {
 }
 
 impl StreamEntry {
-    /// Records watcher `id` of this stream.
-    pub fn add(&self, id: i64, range: WatchedRange) {
+    /// Records watcher `id` of this stream, created by `user`.
+    pub fn add(&self, id: i64, range: WatchedRange, user: String) {
         if let Some(stream) = self.registry.lock().open.get_mut(&self.id) {
-            stream.watchers.insert(id, range);
+            stream.watchers.insert(id, (range, user));
         }
     }
 
@@ -166,7 +166,6 @@ mod tests {
             range_end: end.to_vec(),
             no_put: false,
             no_delete: false,
-            user: String::new(),
         }
     }
 
@@ -200,10 +199,10 @@ mod tests {
             address: "127.0.0.1:1".into(),
         };
         let first = registry.open_stream(client.clone());
-        first.add(0, range("app/", b"app0"));
-        first.add(1, range("other", b""));
+        first.add(0, range("app/", b"app0"), String::new());
+        first.add(1, range("other", b""), String::new());
         let second = registry.open_stream(client);
-        second.add(0, range("app/db", b""));
+        second.add(0, range("app/db", b""), String::new());
         let events = [event("app/db", false)];
         let (listed, count) = registry.receiving(&events, 10);
         assert_eq!(count, 2);

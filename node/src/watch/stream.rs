@@ -43,12 +43,9 @@ pub const WATCHERS_PER_STREAM_MAX: usize = 10_000;
 const STREAM_WATCH_ID: i64 = -1;
 
 struct Watcher {
-    key: Vec<u8>,
-    range_end: Vec<u8>,
+    range: WatchedRange,
     next_revision: i64,
     prev_kv: bool,
-    no_put: bool,
-    no_delete: bool,
     fragment: bool,
     progress_notify: bool,
     /// Whether anything was sent since the last progress notification.
@@ -66,24 +63,20 @@ fn forget(node: &Node, watcher: &Watcher) {
     }
 }
 
-impl Watcher {
-    fn matches(&self, key: &[u8]) -> bool {
-        if self.range_end.is_empty() {
-            return key == self.key.as_slice();
-        }
-        if key < self.key.as_slice() {
-            return false;
-        }
-        self.range_end == [0] || key < self.range_end.as_slice()
+/// Ends watcher `id` of a running stream: out of the stream, the gauges and the
+/// member's registry.
+fn end_watcher(node: &Node, entry: &StreamEntry, watchers: &mut BTreeMap<i64, Watcher>, id: i64) {
+    if let Some(watcher) = watchers.remove(&id) {
+        forget(node, &watcher);
+        entry.remove(id);
     }
+}
 
+impl Watcher {
     fn keep(&self, event: &Event) -> bool {
         let Some(kv) = &event.kv else { return false };
-        if !self.matches(&kv.key) {
-            return false;
-        }
-        let put = event.r#type == EventType::Put as i32;
-        !(put && self.no_put || !put && self.no_delete)
+        let delete = event.r#type != EventType::Put as i32;
+        self.range.receives(&kv.key, delete)
     }
 }
 
@@ -173,10 +166,7 @@ async fn handle(
             .await
         }
         Some(RequestUnion::CancelRequest(cancel)) => {
-            if let Some(watcher) = watchers.remove(&cancel.watch_id) {
-                forget(node, &watcher);
-                entry.remove(cancel.watch_id);
-            }
+            end_watcher(node, entry, watchers, cancel.watch_id);
             send(
                 outbound,
                 WatchResponse {
@@ -270,30 +260,21 @@ async fn create_watcher(
         }
         *next_id
     };
-    let filters: Vec<i32> = create.filters.clone();
-    let no_put = filters.contains(&(FilterType::Noput as i32));
-    let no_delete = filters.contains(&(FilterType::Nodelete as i32));
-    entry.add(
-        id,
-        WatchedRange {
-            key: create.key.clone(),
-            range_end: create.range_end.clone(),
-            no_put,
-            no_delete,
-            user,
-        },
-    );
-    let watcher = Watcher {
+    let range = WatchedRange {
         key: create.key,
         range_end: create.range_end,
+        no_put: create.filters.contains(&(FilterType::Noput as i32)),
+        no_delete: create.filters.contains(&(FilterType::Nodelete as i32)),
+    };
+    entry.add(id, range.clone(), user);
+    let watcher = Watcher {
+        range,
         next_revision: if create.start_revision > 0 {
             create.start_revision
         } else {
             head + 1
         },
         prev_kv: create.prev_kv,
-        no_put,
-        no_delete,
         fragment: create.fragment,
         progress_notify: create.progress_notify,
         sent_since_progress: false,
@@ -371,10 +352,7 @@ async fn deliver(
             Ok(page) => page,
             Err(StoreError::Compacted { compact_revision }) => {
                 for id in ids {
-                    if let Some(watcher) = watchers.remove(&id) {
-                        forget(node, &watcher);
-                        entry.remove(id);
-                    }
+                    end_watcher(node, entry, watchers, id);
                     send(
                         outbound,
                         WatchResponse {

@@ -332,19 +332,23 @@ impl StateMachine {
         )
     }
 
-    /// Why a direct write of `value` at `key` would be refused now, for a dry run: the
-    /// governing namespace's name and every reason, the schema's first (see
-    /// `governance::dry_run_write`).
-    pub fn dry_run_write(&self, key: &[u8], value: &[u8]) -> Result<Option<(String, String)>> {
+    /// A dry run of a direct write of `value` at `key`: the name of the namespace
+    /// governing the key (`None` when none does) and why it would refuse the write now,
+    /// every reason, the schema's first (see `governance::dry_run_verdict`).
+    pub fn dry_run_write(
+        &self,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<Option<(String, Option<String>)>> {
         if self.applied().namespaces == 0 {
             return Ok(None);
         }
         let db = self.db();
-        let reader = SnapshotReader::new(&db);
-        Ok(
-            governance::dry_run_write(&reader, &self.schemas, key, value)?
-                .map(|(namespace, reason)| (namespace.name, reason)),
-        )
+        let Some(namespace) = governance::governing(&SnapshotReader::new(&db), key)? else {
+            return Ok(None);
+        };
+        let refusal = governance::dry_run_verdict(&self.schemas, &namespace, key, Some(value))?;
+        Ok(Some((namespace.name, refusal)))
     }
 
     /// The change request `id`, if it exists.
@@ -433,12 +437,6 @@ impl StateMachine {
         let reader = SnapshotReader::new(&db);
         let meta = read_meta(&reader)?;
         crate::audit::verify(&reader, &meta)
-    }
-
-    /// The namespace governing `key`, if any.
-    pub fn governing_namespace(&self, key: &[u8]) -> Result<Option<Namespace>> {
-        let db = self.db();
-        governance::governing(&SnapshotReader::new(&db), key)
     }
 
     /// A CRC of every namespace: members that applied the same log agree on it.
