@@ -17,6 +17,8 @@ use rocksdb::{
     ReadOptions, WriteBatch,
 };
 
+use vane_proto::mvccpb::Event;
+
 use crate::error::{Result, StoreError};
 
 /// Column families of the state machine. The order is the snapshot stream's order.
@@ -126,6 +128,19 @@ pub(crate) fn open_state_machine_db(path: &Path) -> Result<Arc<DB>> {
     Ok(Arc::new(db))
 }
 
+/// Opens a copy of a state machine database (a checkpoint) for reading only. Every table
+/// file is opened here (RocksDB's default of no limit on open files), so the copy stays
+/// readable even if its directory is removed while it is being read.
+pub(crate) fn open_state_machine_read_only(path: &Path) -> Result<DB> {
+    let options = Options::default();
+    Ok(DB::open_cf_for_read_only(
+        &options,
+        path,
+        Cf::ALL.iter().map(|cf| cf.name()),
+        false,
+    )?)
+}
+
 fn handle(db: &DB, cf: Cf) -> Result<&rocksdb::ColumnFamily> {
     db.cf_handle(cf.name())
         .ok_or_else(|| StoreError::Corrupt(format!("column family {} is missing", cf.name())))
@@ -230,6 +245,9 @@ pub(crate) struct BatchView<'a> {
     overlay: [BTreeMap<Vec<u8>, Option<Vec<u8>>>; Cf::ALL.len()],
     undo: Vec<UndoRecord>,
     range_deletes: Vec<(Cf, Vec<u8>, Vec<u8>)>,
+    // The watch events of the writes in the view, in revision order, with their previous
+    // values: handed to the watch cache after commit so it never reads them back.
+    events: Vec<Event>,
 }
 
 /// Where a [`BatchView`] can be rolled back to.
@@ -237,6 +255,7 @@ pub(crate) struct BatchView<'a> {
 pub(crate) struct Savepoint {
     undo_len: usize,
     range_deletes_len: usize,
+    events_len: usize,
 }
 
 impl<'a> BatchView<'a> {
@@ -247,6 +266,7 @@ impl<'a> BatchView<'a> {
             overlay: Default::default(),
             undo: Vec::new(),
             range_deletes: Vec::new(),
+            events: Vec::new(),
         }
     }
 
@@ -272,6 +292,7 @@ impl<'a> BatchView<'a> {
         Savepoint {
             undo_len: self.undo.len(),
             range_deletes_len: self.range_deletes.len(),
+            events_len: self.events.len(),
         }
     }
 
@@ -290,6 +311,17 @@ impl<'a> BatchView<'a> {
             }
         }
         self.range_deletes.truncate(savepoint.range_deletes_len);
+        self.events.truncate(savepoint.events_len);
+    }
+
+    /// Notes the watch event of a write made in this view (rolled back with it).
+    pub(crate) fn push_event(&mut self, event: Event) {
+        self.events.push(event);
+    }
+
+    /// The watch events of everything written, in order, leaving none behind.
+    pub(crate) fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
     }
 
     /// Everything written, as one RocksDB batch. Range deletes go last: they only drop

@@ -280,7 +280,10 @@ fn a_snapshot_carries_users_roles_and_the_signing_key() {
     let snapshot = source.sm.build_snapshot().unwrap();
 
     let target = Store::new();
-    target.sm.install_snapshot(&snapshot.path).unwrap();
+    target
+        .sm
+        .install_snapshot(&common::written_out(&snapshot).1)
+        .unwrap();
     assert_eq!(
         target.sm.auth_state().unwrap(),
         source.sm.auth_state().unwrap()

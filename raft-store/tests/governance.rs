@@ -288,7 +288,10 @@ fn the_same_log_gives_the_same_governance_state_and_a_snapshot_carries_it() {
 
     let snapshot = a.sm.build_snapshot().expect("build snapshot");
     let fresh = Store::new();
-    fresh.sm.install_snapshot(&snapshot.path).expect("install");
+    fresh
+        .sm
+        .install_snapshot(&common::written_out(&snapshot).1)
+        .expect("install");
     assert_eq!(fresh.sm.governance_hash().unwrap(), gov_a);
     assert_eq!(fresh.sm.hash_kv(0).unwrap(), kv_a);
     let db = fresh
@@ -382,4 +385,56 @@ fn the_audit_records_every_governed_change_and_names_an_altered_record() {
     assert!(!verdict.intact);
     assert_eq!(verdict.broken_seq, 2, "{verdict:?}");
     assert!(verdict.detail.contains("record 2"), "{verdict:?}");
+}
+
+/// The watch cache takes apply's events instead of reading them back: they must be the
+/// stored history exactly, previous values included, and a write refused (and rolled
+/// back) inside a batch must leave no event behind.
+#[test]
+fn the_events_apply_hands_over_are_the_stored_history_without_refused_writes() {
+    let mut s = Store::new();
+    change(&mut s, namespace("db", "/db/", POOL_SCHEMA), true, false).unwrap();
+    s.put("/other/x", "1");
+    let from = s.revision() + 1;
+
+    let valid = r#"{"host": "a", "max_connections": 10}"#;
+    let invalid = r#"{"host": "a", "max_connections": 5000}"#;
+    let items = vec![
+        s.item(Op::Put(put("/db/pool", valid))),
+        s.item(Op::Put(put("/db/pool", invalid))),
+        s.item(Op::Txn(TxnRequest {
+            success: vec![put_op("/other/y", "2"), put_op("/db/other", invalid)],
+            ..Default::default()
+        })),
+        s.item(Op::Put(put("/other/x", "3"))),
+        s.item(Op::DeleteRange(
+            vane_proto::etcdserverpb::DeleteRangeRequest {
+                key: b"/other/".to_vec(),
+                range_end: b"/other0".to_vec(),
+                ..Default::default()
+            },
+        )),
+    ];
+    let results = s.sm.apply(&items).unwrap();
+    let refused = results
+        .iter()
+        .filter(|r| matches!(r.result, Some(Outcome::Error(_))))
+        .count();
+    assert_eq!(
+        refused, 2,
+        "the invalid put and the txn carrying one are refused"
+    );
+
+    let through = s.revision();
+    let handed =
+        s.sm.take_recent_events(from, through)
+            .expect("all in memory");
+    let stored = s.sm.events_since(from, 1_000, true).unwrap().events;
+    assert_eq!(handed, stored);
+    // The valid put, the put of /other/x, and the delete of /other/x: three revisions.
+    assert_eq!(through - from + 1, 3);
+    assert_eq!(handed.len(), 3);
+    assert_eq!(handed[2].prev_kv.as_ref().unwrap().value, b"3");
+    // Taken once: the next reader of those revisions goes to the disk.
+    assert_eq!(s.sm.take_recent_events(from, through), None);
 }

@@ -74,7 +74,8 @@ fn snapshot_built_during_writes_installs_to_the_same_state() {
         Limits::default(),
     )
     .unwrap();
-    target.install_snapshot(&file.path).expect("install");
+    let (_out, written) = common::written_out(&file);
+    target.install_snapshot(&written).expect("install");
 
     let installed = target.meta().unwrap();
     assert_eq!(
@@ -105,7 +106,7 @@ fn a_damaged_snapshot_is_refused_and_the_state_is_untouched() {
         source.put(&format!("k{i}"), "v");
     }
     let file = source.sm.build_snapshot().unwrap();
-    let mut bytes = std::fs::read(&file.path).unwrap();
+    let mut bytes = std::fs::read(common::written_out(&file).1).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x55;
     let damaged = tempfile::NamedTempFile::new().unwrap();
@@ -153,4 +154,71 @@ fn an_install_interrupted_before_its_switch_leaves_the_old_state() {
         !dir.generation_path(2).exists(),
         "the half-built generation is removed"
     );
+}
+
+#[test]
+fn a_built_snapshot_is_a_checkpoint_kept_across_restarts_and_superseded_by_an_install() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = Arc::new(DataDir::open(tmp.path()).unwrap());
+    let built = {
+        let mut store = Store {
+            dir: tempfile::tempdir().unwrap(),
+            sm: Arc::new(StateMachine::open(dir.clone(), Limits::default()).unwrap()),
+            next_index: 1,
+        };
+        for i in 0..300 {
+            store.put(&format!("k{:03}", i % 50), &format!("v{i}"));
+        }
+        let built = store.sm.build_snapshot().unwrap();
+        assert!(built.path.is_dir(), "a build is a checkpoint, not a dump");
+        // Writes after the build do not change what it holds.
+        store.put("after", "the build");
+        built
+    };
+
+    // After a restart the same snapshot is current, and reads as it was built.
+    let reopened = StateMachine::open(dir.clone(), Limits::default()).unwrap();
+    let current = reopened.current_snapshot().unwrap().expect("kept");
+    assert_eq!(current.path, built.path);
+    assert_eq!(current.header.meta, built.header.meta);
+    let meta = built.header.meta.clone().unwrap();
+    let fresh = Store::new();
+    fresh
+        .sm
+        .install_snapshot(&common::written_out(&current).1)
+        .unwrap();
+    assert_eq!(fresh.sm.meta().unwrap(), meta);
+    assert_eq!(
+        everything_at(&fresh.sm, 0),
+        everything_at(&reopened, meta.revision)
+    );
+    assert!(fresh.get("after").kvs.is_empty());
+
+    // Sending pins what it sends: the file opened holds this snapshot's id.
+    let mut sent = Vec::new();
+    std::io::Read::read_to_end(&mut current.open_pinned().unwrap(), &mut sent).unwrap();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.snapshots_path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        1,
+        "a send leaves nothing behind: {leftovers:?}"
+    );
+
+    // A newer snapshot installed from a leader supersedes the checkpoint, on disk too.
+    let mut leader = Store::new();
+    for i in 0..400 {
+        leader.put(&format!("k{i}"), "leader");
+    }
+    let newer = leader.sm.build_snapshot().unwrap();
+    reopened
+        .install_snapshot(&common::written_out(&newer).1)
+        .unwrap();
+    let current = reopened.current_snapshot().unwrap().expect("installed");
+    assert!(current.path.is_file());
+    assert_eq!(current.header.meta, newer.header.meta);
+    assert!(!built.path.exists(), "the superseded checkpoint is removed");
 }

@@ -2,7 +2,9 @@
 //!
 //! One task follows the state machine's applied revision and keeps the events of the
 //! last `EVENT_CACHE_REVISIONS_MAX` revisions in memory (with their previous values), so
-//! watchers that keep up read from memory and share one disk read per applied batch. A
+//! watchers that keep up read from memory. It takes them as apply left them, and reads
+//! the stored history only for revisions no longer held there (after a snapshot install,
+//! or when it fell far behind). A
 //! watcher that has fallen further behind, or starts at an older revision, reads the same
 //! events from the stored history instead. Nothing is ever dropped for being slow: a
 //! watcher's position is a revision, and every retained revision can be read again.
@@ -17,7 +19,7 @@ use std::sync::{Arc, RwLock};
 use prost::Message;
 use tokio::sync::watch;
 use vane_proto::mvccpb::Event;
-use vane_raft_store::{EventPage, StateMachine, StoreError};
+use vane_raft_store::{StateMachine, StoreError};
 
 /// Revisions kept in memory.
 pub const EVENT_CACHE_REVISIONS_MAX: usize = 8192;
@@ -98,6 +100,13 @@ impl EventCache {
                 from = target + 1;
             }
             while from <= target {
+                // Usually apply has left the events in memory; the stored history is read
+                // only for what is no longer there.
+                if let Some(events) = self.state_machine.take_recent_events(from, target) {
+                    self.push(events, target);
+                    let _ = head_tx.send(target);
+                    break;
+                }
                 let state_machine = self.state_machine.clone();
                 let page = tokio::task::spawn_blocking(move || {
                     state_machine.events_since(from, FILL_EVENTS_PER_READ, true)
@@ -123,7 +132,7 @@ impl EventCache {
                     }
                 };
                 let reached = (page.next_revision - 1).min(page.revisions.current);
-                self.push(page, reached);
+                self.push(page.events, reached);
                 let _ = head_tx.send(reached);
                 from = reached + 1;
             }
@@ -141,9 +150,9 @@ impl EventCache {
         ring.head = revision;
     }
 
-    fn push(&self, page: EventPage, reached: i64) {
+    fn push(&self, events: Vec<Event>, reached: i64) {
         let mut ring = self.ring.write().unwrap_or_else(|p| p.into_inner());
-        for event in page.events {
+        for event in events {
             let revision = event.kv.as_ref().map_or(0, |kv| kv.mod_revision);
             ring.bytes += event.encoded_len();
             match ring.revisions.back_mut() {

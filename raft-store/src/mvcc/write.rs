@@ -5,7 +5,7 @@
 //! something changed, as etcd's does. Reads through the txn see its own earlier writes.
 
 use prost::Message;
-use vane_proto::mvccpb::KeyValue;
+use vane_proto::mvccpb::{Event, KeyValue, event::EventType};
 use vane_proto::storage::RevisionEvent;
 
 use super::KeyRange;
@@ -55,14 +55,25 @@ impl<'v, 'db> WriteTxn<'v, 'db> {
         self.view
     }
 
-    fn record_event(&mut self, key: &[u8], deleted: bool) {
-        let event = RevisionEvent {
-            key: key.to_vec(),
+    /// Records the change of `kv.key` at this revision: in the revision index, and as the
+    /// watch event the batch hands over after commit.
+    fn record_event(&mut self, kv: KeyValue, prev_kv: Option<KeyValue>, deleted: bool) {
+        let change = RevisionEvent {
+            key: kv.key.clone(),
             deleted,
         };
         let at = revision_key(self.write_revision(), self.changes);
-        self.view.put(Cf::Revisions, &at, event.encode_to_vec());
+        self.view.put(Cf::Revisions, &at, change.encode_to_vec());
         self.changes += 1;
+        self.view.push_event(Event {
+            r#type: if deleted {
+                EventType::Delete
+            } else {
+                EventType::Put
+            } as i32,
+            kv: Some(kv),
+            prev_kv,
+        });
     }
 
     fn detach_lease(&mut self, lease: i64, key: &[u8]) {
@@ -103,7 +114,7 @@ impl<'v, 'db> WriteTxn<'v, 'db> {
             self.view
                 .put(Cf::LeaseKeys, &id_suffix_key(lease as u64, key), Vec::new());
         }
-        self.record_event(key, false);
+        self.record_event(kv, previous.clone(), false);
         Ok(previous)
     }
 
@@ -129,7 +140,7 @@ impl<'v, 'db> WriteTxn<'v, 'db> {
             );
             self.view.delete(Cf::Kv, &kv.key);
             self.detach_lease(kv.lease, &kv.key);
-            self.record_event(&kv.key, true);
+            self.record_event(tombstone, Some(kv.clone()), true);
         }
         Ok(doomed)
     }

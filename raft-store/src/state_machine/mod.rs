@@ -8,6 +8,7 @@
 //! snapshot.
 
 pub(crate) mod apply;
+mod recent;
 pub mod snapshot;
 
 use std::fs::File;
@@ -24,23 +25,27 @@ use vane_proto::api::{
 };
 use vane_proto::authpb::Role;
 use vane_proto::etcdserverpb::{RangeRequest, RangeResponse};
+use vane_proto::mvccpb::Event;
 use vane_proto::raft::{Command, CommandResult, LogId, Membership, StoredMembership};
 use vane_proto::storage::{
     AuthState, Lease, Session, SnapshotHeader, StateMachineMeta, StoredUser,
 };
 
 use self::apply::ApplyBatch;
-use self::snapshot::SnapshotFile;
+use self::recent::RecentEvents;
+use self::snapshot::{CHECKPOINT_PREFIX, SnapshotFile};
 use crate::auth::{self, Access, Caller};
 use crate::data_dir::{DataDir, FORMAT_VERSION, sync_dir};
-use crate::db::{BatchView, Cf, Reader, SnapshotReader, open_state_machine_db};
+use crate::db::{
+    BatchView, Cf, Reader, SnapshotReader, open_state_machine_db, open_state_machine_read_only,
+};
 use crate::error::{Result, StoreError};
 use crate::governance::{self, SchemaCache};
 use crate::mvcc::events::{self, EventPage};
 use crate::mvcc::range::Revisions;
 use crate::mvcc::{Limits, hash, range};
 
-const META_KEY: &[u8] = b"state";
+pub(crate) const META_KEY: &[u8] = b"state";
 const CURRENT_SNAPSHOT: &str = "current.snap";
 /// Records written per RocksDB batch while installing a snapshot: bounds install memory.
 const INSTALL_BATCH_RECORDS: usize = 4096;
@@ -92,12 +97,16 @@ pub struct StateMachine {
     live: RwLock<Live>,
     limits: Limits,
     applied: watch::Sender<Applied>,
-    // Serialises writers of `snapshots/current.snap` (a build racing an install).
+    // Serialises changes to the snapshots directory (a build racing an install).
     snapshot_files: Mutex<()>,
+    // The newest checkpoint built here, if it is still kept.
+    checkpoint: Mutex<Option<SnapshotFile>>,
     // When the on-disk size was last measured, and what it was.
     db_size: Mutex<Option<(std::time::Instant, u64)>>,
     // Namespaces' compiled schemas, for apply and for early checks.
     schemas: SchemaCache,
+    // Events of the last applied batches, for the watch cache.
+    recent: Mutex<RecentEvents>,
 }
 
 fn empty_meta() -> StateMachineMeta {
@@ -112,6 +121,94 @@ fn read_meta(reader: &dyn Reader) -> Result<StateMachineMeta> {
         Some(bytes) => StateMachineMeta::decode(bytes.as_slice())
             .map_err(|e| StoreError::decode("state machine meta", e)),
         None => Ok(empty_meta()),
+    }
+}
+
+/// The log index a snapshot was taken at.
+fn snapshot_index(header: &SnapshotHeader) -> u64 {
+    header
+        .meta
+        .as_ref()
+        .and_then(|m| m.last_applied)
+        .map_or(0, |l| l.index)
+}
+
+/// Removes a file or a directory at `path`, if there is one.
+fn remove_path(path: &Path) -> Result<()> {
+    let removed = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    };
+    removed.map_err(|e| StoreError::io(format!("remove {}", path.display()), e))
+}
+
+/// The log index of the checkpoint directory called `name`; `None` for anything else,
+/// such as a checkpoint being built or written out (`*.tmp`).
+fn checkpoint_index(name: &std::ffi::OsStr) -> Option<u64> {
+    name.to_str()?
+        .strip_prefix(CHECKPOINT_PREFIX)?
+        .parse::<u64>()
+        .ok()
+}
+
+/// Removes every checkpoint in `dir` but `keep`.
+fn remove_checkpoints_except(dir: &Path, keep: Option<&Path>) -> Result<()> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| StoreError::io(format!("list {}", dir.display()), e))?;
+    for entry in entries.filter_map(|e| e.ok()) {
+        let path = entry.path();
+        if checkpoint_index(&entry.file_name()).is_some() && Some(path.as_path()) != keep {
+            remove_path(&path)?;
+        }
+    }
+    Ok(())
+}
+
+/// At start: the newest complete checkpoint in `dir`, once leftovers of interrupted
+/// builds and sends (`*.tmp`) and older checkpoints are removed.
+fn kept_checkpoint(dir: &Path) -> Result<Option<SnapshotFile>> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| StoreError::io(format!("list {}", dir.display()), e))?;
+    let mut newest: Option<(u64, std::path::PathBuf)> = None;
+    for entry in entries.filter_map(|e| e.ok()) {
+        let path = entry.path();
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.ends_with(".tmp"))
+        {
+            remove_path(&path)?;
+            continue;
+        }
+        let Some(index) = checkpoint_index(&entry.file_name()) else {
+            continue;
+        };
+        if newest.as_ref().is_none_or(|(n, _)| index > *n) {
+            newest = Some((index, path));
+        }
+    }
+    let Some((_, path)) = newest else {
+        return Ok(None);
+    };
+    remove_checkpoints_except(dir, Some(&path))?;
+    let header = kept_checkpoint_header(&path)?;
+    Ok(Some(SnapshotFile { path, header }))
+}
+
+/// The header of the checkpoint at `path`, from the meta it holds.
+fn kept_checkpoint_header(path: &Path) -> Result<SnapshotHeader> {
+    let meta = read_meta(&SnapshotReader::new(&open_state_machine_read_only(path)?))?;
+    Ok(checkpoint_header(meta))
+}
+
+fn checkpoint_header(meta: StateMachineMeta) -> SnapshotHeader {
+    let last = meta.last_applied.unwrap_or_default();
+    SnapshotHeader {
+        format_version: FORMAT_VERSION,
+        snapshot_id: format!("{}-{}-checkpoint", last.term, last.index),
+        meta: Some(meta),
     }
 }
 
@@ -141,14 +238,18 @@ impl StateMachine {
         let db = open_state_machine_db(&dir.generation_path(generation))?;
         let meta = read_meta(&SnapshotReader::new(&db))?;
         let (applied, _) = watch::channel(applied_of(&meta));
+        let recent = Mutex::new(RecentEvents::new(meta.revision));
+        let checkpoint = Mutex::new(kept_checkpoint(&dir.snapshots_path())?);
         Ok(StateMachine {
             dir,
             live: RwLock::new(Live { generation, db }),
             limits,
             applied,
             snapshot_files: Mutex::new(()),
+            checkpoint,
             db_size: Mutex::new(None),
             schemas: SchemaCache::default(),
+            recent,
         })
     }
 
@@ -487,17 +588,76 @@ impl StateMachine {
         let meta = batch.meta.clone();
         let mut view = batch.view;
         view.put(Cf::Meta, META_KEY, meta.encode_to_vec());
+        let events = view.take_events();
         db.write(view.into_write_batch()?)?;
+        // Before the new revision is published, so whoever wakes up finds its events.
+        if !events.is_empty() {
+            self.lock_recent().push(events);
+        }
         self.applied.send_replace(applied_of(&meta));
         Ok(results)
     }
 
-    /// Builds a snapshot of the applied state and makes it the current one.
+    fn lock_recent(&self) -> std::sync::MutexGuard<'_, RecentEvents> {
+        self.recent
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Takes the events of revisions `from..=through` from memory, as apply left them
+    /// (with previous values), for the one reader that follows every revision: the watch
+    /// cache. `None` when they are no longer all in memory (nobody took them for a while,
+    /// or a snapshot was installed): read them with [`StateMachine::events_since`], then
+    /// ask again from where that left off.
+    pub fn take_recent_events(&self, from: i64, through: i64) -> Option<Vec<Event>> {
+        self.lock_recent().take(from, through)
+    }
+
+    /// Builds a snapshot of the applied state and makes it the current one: a RocksDB
+    /// checkpoint (see [`snapshot`]), so its cost does not grow with the store.
     pub fn build_snapshot(&self) -> Result<SnapshotFile> {
         let dir = self.dir.snapshots_path();
-        let tmp = dir.join(format!("build-{}.tmp", self.applied().log_index));
-        let header = self.write_snapshot(&tmp)?;
-        self.make_current_snapshot(&tmp, header, true)
+        let db = self.db();
+        // The log may be purged up to this snapshot; the state it covers must be durable
+        // in the live store too (the checkpoint's flush makes it so; this covers the WAL).
+        db.flush_wal(true)?;
+        let tmp = dir.join(format!("{CHECKPOINT_PREFIX}build.tmp"));
+        remove_path(&tmp)?;
+        rocksdb::checkpoint::Checkpoint::new(&db)?.create_checkpoint(&tmp)?;
+        drop(db);
+        // Apply goes on meanwhile: what the checkpoint holds is what its own meta says.
+        let header = kept_checkpoint_header(&tmp)?;
+        let index = snapshot_index(&header);
+        sync_dir(&tmp)?;
+
+        let _guard = self
+            .snapshot_files
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(existing) = self.current_snapshot()?
+            && snapshot_index(&existing.header) >= index
+        {
+            // A newer snapshot was installed while this one was built: keep it.
+            remove_path(&tmp)?;
+            return Ok(existing);
+        }
+        let path = dir.join(format!("{CHECKPOINT_PREFIX}{index:020}"));
+        remove_path(&path)?;
+        std::fs::rename(&tmp, &path)
+            .map_err(|e| StoreError::io(format!("rename {}", tmp.display()), e))?;
+        sync_dir(&dir)?;
+        let built = SnapshotFile { path, header };
+        *self.lock_checkpoint() = Some(built.clone());
+        // Older snapshots are superseded (a sender still reading one holds it open).
+        remove_path(&dir.join(CURRENT_SNAPSHOT))?;
+        remove_checkpoints_except(&dir, Some(&built.path))?;
+        Ok(built)
+    }
+
+    fn lock_checkpoint(&self) -> std::sync::MutexGuard<'_, Option<SnapshotFile>> {
+        self.checkpoint
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Writes a snapshot of the applied state to `path` (fsynced) and returns its header,
@@ -533,20 +693,14 @@ impl StateMachine {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let dir = self.dir.snapshots_path();
         let current = dir.join(CURRENT_SNAPSHOT);
-        if let Some(existing) = self.current_snapshot()? {
-            let index = |h: &SnapshotHeader| {
-                h.meta
-                    .as_ref()
-                    .and_then(|m| m.last_applied)
-                    .map_or(0, |l| l.index)
-            };
-            if index(&existing.header) > index(&header) {
-                // A newer snapshot was installed while this one was built: keep it.
-                if owned {
-                    let _ = std::fs::remove_file(from);
-                }
-                return Ok(existing);
+        if let Some(existing) = self.current_snapshot()?
+            && snapshot_index(&existing.header) > snapshot_index(&header)
+        {
+            // A newer snapshot was built or installed meanwhile: keep it.
+            if owned {
+                let _ = std::fs::remove_file(from);
             }
+            return Ok(existing);
         }
         if owned {
             std::fs::rename(from, &current)
@@ -562,26 +716,54 @@ impl StateMachine {
                 .map_err(|e| StoreError::io("rename copied snapshot to current", e))?;
         }
         sync_dir(&dir)?;
+        // A checkpoint built before is superseded by the file.
+        let mut checkpoint = self.lock_checkpoint();
+        if checkpoint
+            .as_ref()
+            .is_some_and(|c| snapshot_index(&c.header) <= snapshot_index(&header))
+        {
+            *checkpoint = None;
+            remove_checkpoints_except(&dir, None)?;
+        }
         Ok(SnapshotFile {
             path: current,
             header,
         })
     }
 
-    /// The most recent snapshot built or installed here, if any.
+    /// The most recent snapshot built or installed here, if any: the checkpoint built
+    /// last, or the file installed last, whichever is newer.
     pub fn current_snapshot(&self) -> Result<Option<SnapshotFile>> {
+        let checkpoint = self.lock_checkpoint().clone();
         let path = self.dir.snapshots_path().join(CURRENT_SNAPSHOT);
-        if !path.exists() {
-            return Ok(None);
-        }
-        let header = snapshot::read(&path, &mut |_, _| Ok(()))?;
-        Ok(Some(SnapshotFile { path, header }))
+        let file = if path.exists() {
+            let header = snapshot::read(&path, &mut |_, _| Ok(()))?;
+            Some(SnapshotFile { path, header })
+        } else {
+            None
+        };
+        Ok(match (checkpoint, file) {
+            (Some(c), Some(f)) if snapshot_index(&f.header) > snapshot_index(&c.header) => Some(f),
+            (Some(c), _) => Some(c),
+            (None, f) => f,
+        })
     }
 
     /// Replaces the whole state with the snapshot at `path`, atomically: the snapshot is
     /// loaded into a new generation, which becomes live by one rename. A crash at any
     /// point leaves the old state or the new one. The file is checked end to end first.
+    /// A checkpoint (another member's directory, as openraft's own tests hand over) is
+    /// written out as a file first.
     pub fn install_snapshot(&self, path: &Path) -> Result<SnapshotFile> {
+        if path.is_dir() {
+            let checkpoint = SnapshotFile {
+                path: path.to_path_buf(),
+                header: kept_checkpoint_header(path)?,
+            };
+            let file = self.dir.snapshots_path().join("install.tmp");
+            checkpoint.write_to(&file)?;
+            return self.install_snapshot(&file);
+        }
         let header = snapshot::read(path, &mut |_, _| Ok(()))?;
         let meta = header
             .meta
@@ -625,6 +807,7 @@ impl StateMachine {
             let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
             std::mem::replace(&mut *live, Live { generation, db })
         };
+        self.lock_recent().reset(meta.revision);
         self.applied.send_replace(applied_of(&meta));
         drop(old);
         // Readers may still hold the old generation; what is left is removed at next start.

@@ -137,3 +137,14 @@ pub fn keys(response: &RangeResponse) -> Vec<String> {
         .map(|kv| String::from_utf8_lossy(&kv.key).into_owned())
         .collect()
 }
+
+/// `snapshot` written out as a snapshot file (what a member sends), in a directory
+/// removed with the first element.
+pub fn written_out(
+    snapshot: &vane_raft_store::SnapshotFile,
+) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("snapshot.snap");
+    snapshot.write_to(&path).expect("write the snapshot out");
+    (dir, path)
+}
