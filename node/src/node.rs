@@ -210,9 +210,14 @@ impl Node {
         }
         let deadline = Instant::now() + self.request_timeout();
         loop {
-            let leader = match self.write_locally(command.clone()).await? {
-                LocalWrite::Applied(result) => return Ok(result),
-                LocalWrite::NotLeader(leader) => leader,
+            // A member that knows another leader forwards straight away: asking its own
+            // Raft first would only cost a round trip through its core to learn the same.
+            let leader = match self.leader() {
+                Some(known) if known != self.member_id => Some(known),
+                _ => match self.write_locally(command.clone()).await? {
+                    LocalWrite::Applied(result) => return Ok(result),
+                    LocalWrite::NotLeader(leader) => leader,
+                },
             };
             if let Some(leader) = leader.filter(|l| *l != self.member_id) {
                 match self.forward(leader, &command, deadline).await {

@@ -40,6 +40,8 @@ const KEY_LAST_PURGED: &[u8] = b"last_purged";
 
 /// Syncs waiting before the syncer applies backpressure to appenders.
 const SYNC_QUEUE_MAX: usize = 4096;
+/// Memtables of the log, all column families together.
+const LOG_MEMTABLES_BYTES_MAX: usize = 16 << 20;
 
 enum SyncWaiter {
     Flushed(IOFlushed<TypeConfig>),
@@ -116,8 +118,14 @@ impl LogStore {
         options.create_missing_column_families(true);
         options.set_keep_log_file_num(4);
         options.set_max_total_wal_size(128 << 20);
-        let cfs =
-            [CF_LOG, CF_META].map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+        // Entries live in the log only until the next snapshot: a small memtable is
+        // enough, and RocksDB's default (64 MiB) held most of a member's memory.
+        options.set_db_write_buffer_size(LOG_MEMTABLES_BYTES_MAX);
+        let cfs = [CF_LOG, CF_META].map(|name| {
+            let mut cf_options = Options::default();
+            cf_options.set_write_buffer_size(LOG_MEMTABLES_BYTES_MAX / 2);
+            ColumnFamilyDescriptor::new(name, cf_options)
+        });
         let db = Arc::new(DB::open_cf_descriptors(&options, path, cfs)?);
         let (sync_tx, queue) = mpsc::sync_channel(SYNC_QUEUE_MAX);
         let syncer_db = db.clone();
