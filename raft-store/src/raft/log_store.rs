@@ -346,6 +346,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             log_id_to_pb(&log_id).encode_to_vec(),
         );
         batch.delete_range_cf(self.cf(CF_LOG)?, index_key(0), index_key(log_id.index + 1));
-        self.db().write(batch).map_err(io_err)
+        self.db().write(batch).map_err(io_err)?;
+        // The range delete hides the entries; dropping the table files that hold nothing
+        // else gives their space back now rather than at some later compaction. The end
+        // is inclusive here, so it stops at the last purged index.
+        self.db()
+            .delete_file_in_range_cf(self.cf(CF_LOG)?, index_key(0), index_key(log_id.index))
+            .map_err(io_err)
     }
 }
