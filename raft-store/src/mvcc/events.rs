@@ -2,7 +2,7 @@
 //! starts at an old revision or falls behind the live stream.
 
 use prost::Message;
-use vane_proto::mvccpb::{Event, event::EventType};
+use vane_proto::mvccpb::{Event, KeyValue, event::EventType};
 use vane_proto::storage::RevisionEvent;
 
 use super::keys::{decode_revision_key, revision_prefix};
@@ -19,6 +19,20 @@ pub struct EventPage {
     pub next_revision: i64,
     /// The store's revisions when the page was read.
     pub revisions: Revisions,
+}
+
+/// The watch event of a change: a put of `kv`, or its deletion (`kv` is then the
+/// tombstone), with the version it replaced.
+pub(crate) fn event(deleted: bool, kv: KeyValue, prev_kv: Option<KeyValue>) -> Event {
+    Event {
+        r#type: if deleted {
+            EventType::Delete
+        } else {
+            EventType::Put
+        } as i32,
+        kv: Some(kv),
+        prev_kv,
+    }
 }
 
 /// Events from revision `from` on, at least `events_min_page` of them unless history
@@ -72,15 +86,7 @@ pub(crate) fn events_since(
             } else {
                 None
             };
-            events.push(Event {
-                r#type: if change.deleted {
-                    EventType::Delete
-                } else {
-                    EventType::Put
-                } as i32,
-                kv: Some(kv),
-                prev_kv,
-            });
+            events.push(event(change.deleted, kv, prev_kv));
             Ok(true)
         },
     )?;

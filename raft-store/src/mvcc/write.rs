@@ -5,10 +5,11 @@
 //! something changed, as etcd's does. Reads through the txn see its own earlier writes.
 
 use prost::Message;
-use vane_proto::mvccpb::{Event, KeyValue, event::EventType};
+use vane_proto::mvccpb::KeyValue;
 use vane_proto::storage::RevisionEvent;
 
 use super::KeyRange;
+use super::events::event;
 use super::keys::{history_key, id_suffix_key, revision_key};
 use super::range::{Revisions, get_current, visit_live};
 use crate::db::{BatchView, Cf, Reader};
@@ -65,15 +66,7 @@ impl<'v, 'db> WriteTxn<'v, 'db> {
         let at = revision_key(self.write_revision(), self.changes);
         self.view.put(Cf::Revisions, &at, change.encode_to_vec());
         self.changes += 1;
-        self.view.push_event(Event {
-            r#type: if deleted {
-                EventType::Delete
-            } else {
-                EventType::Put
-            } as i32,
-            kv: Some(kv),
-            prev_kv,
-        });
+        self.view.push_event(event(deleted, kv, prev_kv));
     }
 
     fn detach_lease(&mut self, lease: i64, key: &[u8]) {
