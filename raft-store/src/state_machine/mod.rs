@@ -859,6 +859,9 @@ impl StateMachine {
                 db.compact_range_cf(handle, None::<&[u8]>, None::<&[u8]>);
             }
         }
+        // The size measured before must not outlive the space given back: the quota
+        // check would raise the alarm again right after an operator disarmed it.
+        *self.db_size.lock().unwrap_or_else(|p| p.into_inner()) = None;
         Ok(())
     }
 }
