@@ -45,7 +45,7 @@ use crate::mvcc::events::{self, EventPage};
 use crate::mvcc::range::Revisions;
 use crate::mvcc::{Limits, hash, range};
 
-pub(crate) const META_KEY: &[u8] = b"state";
+const META_KEY: &[u8] = b"state";
 const CURRENT_SNAPSHOT: &str = "current.snap";
 /// Records written per RocksDB batch while installing a snapshot: bounds install memory.
 const INSTALL_BATCH_RECORDS: usize = 4096;
@@ -116,7 +116,7 @@ fn empty_meta() -> StateMachineMeta {
     }
 }
 
-fn read_meta(reader: &dyn Reader) -> Result<StateMachineMeta> {
+pub(crate) fn read_meta(reader: &dyn Reader) -> Result<StateMachineMeta> {
     match reader.get(Cf::Meta, META_KEY)? {
         Some(bytes) => StateMachineMeta::decode(bytes.as_slice())
             .map_err(|e| StoreError::decode("state machine meta", e)),

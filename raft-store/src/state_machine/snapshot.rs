@@ -22,9 +22,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use prost::Message;
-use vane_proto::storage::{SnapshotHeader, SnapshotRecord, StateMachineMeta};
+use vane_proto::storage::{SnapshotHeader, SnapshotRecord};
 
-use super::META_KEY;
+use super::read_meta;
 use crate::data_dir::FORMAT_VERSION;
 use crate::db::{Cf, Reader, SnapshotReader, open_state_machine_read_only};
 use crate::error::{Result, StoreError};
@@ -102,13 +102,9 @@ impl SnapshotFile {
         }
         let db = open_state_machine_read_only(&self.path)?;
         let reader = SnapshotReader::new(&db);
-        let stored = reader
-            .get(Cf::Meta, META_KEY)?
-            .map(|bytes| StateMachineMeta::decode(bytes.as_slice()))
-            .transpose()
-            .map_err(|e| StoreError::decode("checkpoint meta", e))?;
+        let stored = read_meta(&reader)?;
         let expected = self.header.meta.as_ref().and_then(|m| m.last_applied);
-        if stored.and_then(|m| m.last_applied) != expected {
+        if stored.last_applied != expected {
             return Err(StoreError::Corrupt(format!(
                 "checkpoint {} does not hold snapshot {}",
                 self.path.display(),
