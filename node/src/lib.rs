@@ -3,7 +3,8 @@
 //! * [`config`]: every tunable, from flags, environment and a TOML file; [`entry`]: the
 //!   process's main.
 //! * [`server`]: start-up, serving and graceful shutdown.
-//! * [`node`]: the member's shared state; proposing writes and linearizable reads.
+//! * [`node`]: the member's shared state; proposing writes and linearizable reads;
+//!   [`forward`]: a follower's writes, batched on their way to the leader.
 //! * [`raft`]: the openraft wiring and the peer network.
 //! * [`etcd`]: etcd's v3 gRPC services; [`watch`]: the Watch service and its cache.
 //! * [`errors`]: where failures become gRPC statuses.
@@ -20,6 +21,7 @@ pub mod config_api;
 pub mod entry;
 pub mod errors;
 pub mod etcd;
+pub mod forward;
 pub mod lease;
 pub mod member;
 pub mod membership;

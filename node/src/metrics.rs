@@ -66,6 +66,10 @@ pub struct Metrics {
     /// Pages a watcher read from the stored history because it was too far behind the
     /// in-memory cache (slow or resuming from an old revision).
     pub watch_catchup_reads: IntCounter,
+    /// Writes this member forwarded to the leader.
+    pub forwarded_writes: IntCounter,
+    /// Batches those writes left in: writes per batch is how much forwarding is shared.
+    pub forward_batches: IntCounter,
 }
 
 fn register<C: prometheus::core::Collector + Clone + 'static>(
@@ -184,6 +188,20 @@ impl Metrics {
                 counter(
                     "watch_catchup_reads_total",
                     "Watcher pages read from stored history.",
+                )?,
+            ),
+            forwarded_writes: register(
+                &registry,
+                counter(
+                    "forwarded_writes_total",
+                    "Writes forwarded to the leader by this member.",
+                )?,
+            ),
+            forward_batches: register(
+                &registry,
+                counter(
+                    "forward_batches_total",
+                    "Batches the forwarded writes were sent in.",
                 )?,
             ),
             registry,

@@ -3,6 +3,7 @@
 //! leader from a follower) and waiting until a read is linearizable (a read index from
 //! the leader, confirmed with a quorum, then the local apply catching up to it).
 
+use futures::StreamExt;
 use openraft::async_runtime::WatchReceiver;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -15,7 +16,7 @@ use vane_proto::etcdserverpb::{AlarmRequest, AlarmType, ResponseHeader};
 use vane_proto::raft::command::Op;
 use vane_proto::raft::{Command, CommandResult, ReadIndexRequest};
 use vane_raft_store::auth::Caller;
-use vane_raft_store::raft::types::Raft;
+use vane_raft_store::raft::types::{Raft, TypeConfig};
 use vane_raft_store::{DataDir, StateMachine};
 
 use crate::config::Config;
@@ -62,6 +63,26 @@ pub struct Node {
     pub lease_deadlines: crate::lease::LeaseDeadlines,
     /// The live watchers of this member's watch streams, for impact previews.
     pub watchers: crate::watch::registry::WatcherRegistry,
+    /// This member's writes on their way to the leader.
+    pub forwarder: crate::forward::Forwarder,
+}
+
+/// What a write Raft refused comes to: a refusal unproposed when this member is not the
+/// leader, else a final failure.
+fn write_refused(error: ClientWriteError<TypeConfig>) -> Result<LocalWrite, Status> {
+    match error {
+        ClientWriteError::ForwardToLeader(forward) => Ok(LocalWrite::NotLeader(forward.leader_id)),
+        // It may or may not have committed: never retry blindly.
+        ClientWriteError::LogEntryDiscarded(_) => {
+            Err(Status::unavailable("etcdserver: leader changed"))
+        }
+        e => Err(Status::failed_precondition(e.to_string())),
+    }
+}
+
+/// Raft has stopped on this member: nothing more is proposed here.
+fn raft_stopped(e: impl std::fmt::Display) -> Status {
+    Status::unavailable(format!("etcdserver: raft stopped: {e}"))
 }
 
 fn now_ms() -> i64 {
@@ -233,8 +254,9 @@ impl Node {
         }
     }
 
-    /// Sends `command` to `leader`. `Ok(None)`: the receiver refused it unproposed (it is
-    /// not the leader), so the caller may retry.
+    /// Sends `command` to `leader`, batched with this member's other forwarded writes.
+    /// `Ok(None)`: the receiver refused it unproposed (it is not the leader), so the
+    /// caller may retry.
     async fn forward(
         &self,
         leader: u64,
@@ -244,29 +266,35 @@ impl Node {
         let Some(node) = self.leader_node(leader) else {
             return Ok(None);
         };
+        match self
+            .forwarder
+            .forward(node.clone(), command.clone(), deadline)
+            .await
+        {
+            Err(status) if crate::forward::is_batch_unsupported(&status) => {
+                self.forward_alone(&node, command, deadline).await
+            }
+            forwarded => forwarded,
+        }
+    }
+
+    /// Sends `command` to `leader` in an RPC of its own: for a leader that predates
+    /// batched forwarding.
+    async fn forward_alone(
+        &self,
+        leader: &vane_proto::raft::Node,
+        command: &Command,
+        deadline: Instant,
+    ) -> Result<Option<CommandResult>, Status> {
         let mut client = self
             .channels
-            .client(&node)
+            .client(leader)
             .map_err(|e| Status::unavailable(format!("etcdserver: cannot reach leader: {e}")))?;
         let mut request = tonic::Request::new(command.clone());
         request.set_timeout(deadline.saturating_duration_since(Instant::now()));
         match client.forward(request).await {
             Ok(reply) => Ok(Some(reply.into_inner())),
-            Err(status)
-                if status.code() == tonic::Code::FailedPrecondition
-                    && errors::is_not_leader(&status) =>
-            {
-                Ok(None)
-            }
-            Err(status)
-                if status.code() == tonic::Code::Unavailable && errors::is_not_leader(&status) =>
-            {
-                Ok(None)
-            }
-            Err(status) if status.code() == tonic::Code::DeadlineExceeded => {
-                Err(Status::unavailable("etcdserver: request timed out"))
-            }
-            Err(status) => Err(status),
+            Err(status) => crate::forward::failed(status),
         }
     }
 
@@ -292,22 +320,47 @@ impl Node {
         }
     }
 
+    /// Proposes commands forwarded together by a follower, with one call into Raft; only
+    /// the leader accepts them. One outcome per command, in order.
+    pub async fn propose_forwarded_batch(
+        &self,
+        commands: Vec<Command>,
+    ) -> Vec<Result<CommandResult, Status>> {
+        let count = commands.len();
+        let mut outcomes = Vec::with_capacity(count);
+        match self.raft.client_write_many(commands).await {
+            Ok(mut written) => {
+                while let Some(next) = written.next().await {
+                    match next {
+                        Ok(Ok(response)) => outcomes.push(Ok(response.response)),
+                        Ok(Err(error)) => outcomes.push(match write_refused(error) {
+                            Ok(LocalWrite::NotLeader(_)) => Err(errors::not_leader()),
+                            Ok(LocalWrite::Applied(result)) => Ok(result),
+                            Err(status) => Err(status),
+                        }),
+                        Err(fatal) => {
+                            outcomes.push(Err(raft_stopped(fatal)));
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(fatal) => outcomes.push(Err(raft_stopped(fatal))),
+        }
+        // Raft stopped part way: the rest may or may not have committed.
+        while outcomes.len() < count {
+            outcomes.push(Err(Status::unavailable("etcdserver: raft stopped")));
+        }
+        outcomes
+    }
+
     /// Proposes `command` through this member's Raft. Refused unproposed when this member
     /// is not the leader; any other failure is final, since the entry may have committed.
     async fn write_locally(&self, command: Command) -> Result<LocalWrite, Status> {
         match self.raft.client_write(command).await {
             Ok(response) => Ok(LocalWrite::Applied(response.data)),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
-                Ok(LocalWrite::NotLeader(forward.leader_id))
-            }
-            Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(_))) => {
-                // It may or may not have committed: never retry blindly.
-                Err(Status::unavailable("etcdserver: leader changed"))
-            }
-            Err(RaftError::APIError(e)) => Err(Status::failed_precondition(e.to_string())),
-            Err(RaftError::Fatal(e)) => Err(Status::unavailable(format!(
-                "etcdserver: raft stopped: {e}"
-            ))),
+            Err(RaftError::APIError(error)) => write_refused(error),
+            Err(RaftError::Fatal(e)) => Err(raft_stopped(e)),
         }
     }
 

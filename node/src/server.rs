@@ -167,6 +167,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         member_id,
         cluster_id: cluster,
         config: config.clone(),
+        forwarder: crate::forward::Forwarder::new(channels.clone(), metrics.clone()),
         channels,
         metrics: metrics.clone(),
         lease_deadlines: Default::default(),

@@ -309,3 +309,80 @@ async fn every_member_reaches_the_same_hash_after_a_mixed_workload() {
         "members diverged: {hashes:?}"
     );
 }
+
+/// The value of an unlabelled counter in Prometheus' text format.
+fn counter(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_through_a_follower_travel_in_batches_each_with_its_own_outcome() {
+    let cluster = Cluster::start(3);
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let follower = (leader + 1) % 3;
+    let kv = cluster.kv(follower).await;
+    // Every tenth put names a lease that does not exist: etcd's rules refuse it alone,
+    // while the writes batched with it apply.
+    const WRITES: usize = 200;
+    let mut writes = tokio::task::JoinSet::new();
+    for n in 0..WRITES {
+        let mut kv = kv.clone();
+        writes.spawn(async move {
+            let result = kv
+                .put(PutRequest {
+                    key: format!("batch/{n}").into_bytes(),
+                    value: n.to_string().into_bytes(),
+                    lease: if n % 10 == 0 { 4242 } else { 0 },
+                    ..Default::default()
+                })
+                .await;
+            (
+                n,
+                result.map(|r| r.into_inner().header.map_or(0, |h| h.revision)),
+            )
+        });
+    }
+    let mut revisions = Vec::new();
+    while let Some(joined) = writes.join_next().await {
+        let (n, result) = joined.expect("write task");
+        match result {
+            Ok(revision) => {
+                assert_ne!(n % 10, 0, "put {n} with an unknown lease was applied");
+                revisions.push(revision);
+            }
+            Err(status) => {
+                assert_eq!(n % 10, 0, "put {n} failed: {status}");
+                assert_eq!(status.message(), "etcdserver: requested lease not found");
+            }
+        }
+    }
+    // Each applied put got a revision of its own, and the refused ones took none.
+    revisions.sort_unstable();
+    let first = revisions[0];
+    let expected: Vec<i64> = (first..first + revisions.len() as i64).collect();
+    assert_eq!(revisions, expected);
+    assert_eq!(revisions.len(), WRITES - WRITES / 10);
+    let mut reader = cluster.kv(leader).await;
+    for n in [1, 99, 199] {
+        assert_eq!(
+            get(&mut reader, &format!("batch/{n}"), false).await,
+            Some(n.to_string())
+        );
+    }
+    assert_eq!(get(&mut reader, "batch/100", false).await, None);
+
+    let port = cluster.members[follower].metrics_port;
+    let (_, metrics) = tokio::task::spawn_blocking(move || http_get(port, "/metrics"))
+        .await
+        .unwrap();
+    let forwarded = counter(&metrics, "vane_forwarded_writes_total");
+    let batches = counter(&metrics, "vane_forward_batches_total");
+    assert_eq!(forwarded, WRITES as u64, "{metrics}");
+    assert!(
+        batches < forwarded,
+        "{forwarded} writes went in {batches} batches: none was shared"
+    );
+}

@@ -195,6 +195,17 @@ impl RaftPeer for PeerService {
         Ok(Response::new(result))
     }
 
+    async fn forward_batch(
+        &self,
+        request: Request<pb::ForwardBatchRequest>,
+    ) -> Result<Response<pb::ForwardBatchReply>, Status> {
+        let commands = request.into_inner().commands;
+        let outcomes = self.node.propose_forwarded_batch(commands).await;
+        Ok(Response::new(pb::ForwardBatchReply {
+            outcomes: outcomes.into_iter().map(crate::forward::outcome).collect(),
+        }))
+    }
+
     async fn read_index(
         &self,
         _request: Request<pb::ReadIndexRequest>,

@@ -8,7 +8,14 @@
 //! * `append` writes its entries (readable at once) and hands the callback to the
 //!   *syncer*, a thread that syncs the WAL and only then reports the entries flushed.
 //!   Whatever is waiting when a sync starts rides on it: group commit, one fsync for many
-//!   appends. `save_vote` and `save_committed` wait for a sync the same way.
+//!   appends. `save_vote` waits for a sync the same way.
+//! * `save_committed` writes the committed id and does not wait: it becomes durable with
+//!   the next sync, in WAL order after the entries it covers. Waiting would put an fsync
+//!   between every commit and its apply, with the Raft core blocked meanwhile. A process
+//!   crash loses nothing (the write is in the OS); a power loss may lose the newest
+//!   committed id, and the member then re-applies less at restart and catches up from the
+//!   leader. etcd does the same: a HardState whose only change is the commit index is
+//!   written to its WAL without an fsync.
 //! * Truncation deletes a suffix and purge a prefix (recording the last purged id in the
 //!   same batch), so the log never has a hole.
 
@@ -286,8 +293,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 KEY_COMMITTED,
                 log_id_to_pb(&committed).encode_to_vec(),
             )
-            .map_err(io_err)?;
-        self.wait_for_sync().await
+            .map_err(io_err)
     }
 
     async fn read_committed(&mut self) -> Result<Option<RaftLogId>, io::Error> {
