@@ -8,9 +8,9 @@
 //!   database so that every command in a batch sees the commands before it, and which
 //!   commits them all as one `WriteBatch` together with the applied log id.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options,
@@ -112,6 +112,8 @@ const BLOCK_CACHE_BYTES: usize = 32 << 20;
 const MEMTABLES_BYTES_MAX: usize = 24 << 20;
 /// One column family's memtable.
 const MEMTABLE_BYTES: usize = 8 << 20;
+/// Share of a current-version memtable given to its bloom filter.
+const MEMTABLE_BLOOM_RATIO: f64 = 0.1;
 
 /// Opens (creating if needed) a state machine database with all its column families.
 pub(crate) fn open_state_machine_db(path: &Path) -> Result<Arc<DB>> {
@@ -130,6 +132,12 @@ pub(crate) fn open_state_machine_db(path: &Path) -> Result<Arc<DB>> {
         table.set_bloom_filter(10.0, false);
         cf_options.set_block_based_table_factory(&table);
         cf_options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        if *cf == Cf::Kv {
+            // Every put looks up the key's current version; a bloom filter on each
+            // memtable lets the lookup skip the memtables that do not hold the key.
+            cf_options.set_memtable_whole_key_filtering(true);
+            cf_options.set_memtable_prefix_bloom_ratio(MEMTABLE_BLOOM_RATIO);
+        }
         ColumnFamilyDescriptor::new(cf.name(), cf_options)
     });
     let db = DB::open_cf_descriptors(&options, path, descriptors)?;
@@ -237,6 +245,69 @@ impl Reader for LiveReader<'_> {
     }
 }
 
+/// Most bytes (keys, values and a per-entry overhead) the [`CurrentCache`] holds.
+const CURRENT_CACHE_BYTES_MAX: usize = 8 << 20;
+/// What one cached entry costs beyond its key and value: map slot, allocations.
+const CURRENT_CACHE_ENTRY_OVERHEAD: usize = 64;
+
+/// The current version of keys (the `Kv` family) as apply last read or wrote them. Every
+/// put and delete first looks up the key's current version; a configuration store
+/// rewrites the same keys over and over, so apply keeps what it saw here instead of asking
+/// RocksDB again. Apply is its only user and the only writer of `Kv`, so what it holds is
+/// what the database holds. A new generation of the database (a snapshot installed) comes
+/// with a new, empty cache.
+///
+/// When it is full it is emptied and starts over: simpler than an LRU, and for the key
+/// sets of a configuration store it is rarely full.
+#[derive(Default)]
+pub(crate) struct CurrentCache {
+    entries: Mutex<CurrentEntries>,
+}
+
+#[derive(Default)]
+struct CurrentEntries {
+    /// `None`: the key is known not to exist.
+    map: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    bytes: usize,
+}
+
+fn cached_bytes(key: &[u8], value: &Option<Vec<u8>>) -> usize {
+    key.len() + value.as_ref().map_or(0, Vec::len) + CURRENT_CACHE_ENTRY_OVERHEAD
+}
+
+impl CurrentEntries {
+    fn insert(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        let added = cached_bytes(&key, &value);
+        if let Some(old) = self.map.get(&key) {
+            self.bytes -= cached_bytes(&key, old);
+        }
+        if self.bytes + added > CURRENT_CACHE_BYTES_MAX {
+            self.map.clear();
+            self.bytes = 0;
+        }
+        self.bytes += added;
+        self.map.insert(key, value);
+    }
+}
+
+impl CurrentCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CurrentEntries> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The cached current version of `key`: `None` when not cached, `Some(None)` when the
+    /// key is known not to exist.
+    fn get(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
+        self.lock().map.get(key).cloned()
+    }
+
+    fn insert(&self, key: &[u8], value: Option<Vec<u8>>) {
+        self.lock().insert(key.to_vec(), value);
+    }
+}
+
 /// A write that a savepoint can undo: the key and what the overlay held before.
 type UndoRecord = (Cf, Vec<u8>, Option<Option<Vec<u8>>>);
 
@@ -250,6 +321,7 @@ type UndoRecord = (Cf, Vec<u8>, Option<Option<Vec<u8>>>);
 pub(crate) struct BatchView<'a> {
     base: LiveReader<'a>,
     db: &'a DB,
+    current: Option<&'a CurrentCache>,
     overlay: [BTreeMap<Vec<u8>, Option<Vec<u8>>>; Cf::ALL.len()],
     undo: Vec<UndoRecord>,
     range_deletes: Vec<(Cf, Vec<u8>, Vec<u8>)>,
@@ -271,10 +343,35 @@ impl<'a> BatchView<'a> {
         BatchView {
             base: LiveReader(db),
             db,
+            current: None,
             overlay: Default::default(),
             undo: Vec::new(),
             range_deletes: Vec::new(),
             events: Vec::new(),
+        }
+    }
+
+    /// A view whose reads of current versions go through `current`, and whose commit
+    /// ([`BatchView::committed`]) updates it.
+    pub(crate) fn with_current_cache(db: &'a DB, current: &'a CurrentCache) -> Self {
+        BatchView {
+            current: Some(current),
+            ..BatchView::new(db)
+        }
+    }
+
+    /// Tells the current-version cache what this view's batch wrote: call once the batch
+    /// is in the database, never before (a failed write must leave the cache as it was).
+    pub(crate) fn committed(&self) {
+        let Some(current) = self.current else { return };
+        let mut entries = current.lock();
+        if self.range_deletes.iter().any(|(cf, _, _)| *cf == Cf::Kv) {
+            // Not made today; should one ever be, forget rather than work out what it hit.
+            entries.map.clear();
+            entries.bytes = 0;
+        }
+        for (key, value) in &self.overlay[Cf::Kv.index()] {
+            entries.insert(key.clone(), value.clone());
         }
     }
 
@@ -335,7 +432,7 @@ impl<'a> BatchView<'a> {
     /// Everything written, as one RocksDB batch. Range deletes go last: they only drop
     /// records that are obsolete at the end of the batch (history below a compaction,
     /// results a client acknowledged), including any this batch wrote itself.
-    pub(crate) fn into_write_batch(self) -> Result<WriteBatch> {
+    pub(crate) fn write_batch(&self) -> Result<WriteBatch> {
         let mut batch = WriteBatch::default();
         for cf in Cf::ALL {
             let cf_handle = handle(self.db, cf)?;
@@ -355,10 +452,19 @@ impl<'a> BatchView<'a> {
 
 impl Reader for BatchView<'_> {
     fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        match self.overlay[cf.index()].get(key) {
-            Some(value) => Ok(value.clone()),
-            None => self.base.get(cf, key),
+        if let Some(value) = self.overlay[cf.index()].get(key) {
+            return Ok(value.clone());
         }
+        let current = self.current.filter(|_| cf == Cf::Kv);
+        if let Some(cached) = current.and_then(|c| c.get(key)) {
+            return Ok(cached);
+        }
+        let value = self.base.get(cf, key)?;
+        if let Some(current) = current {
+            // Not in the overlay, so this is the committed version: safe to keep.
+            current.insert(key, value.clone());
+        }
+        Ok(value)
     }
 
     fn scan(&self, cf: Cf, from: &[u8], to: Option<&[u8]>, visit: Visitor<'_>) -> Result<()> {
@@ -453,10 +559,66 @@ mod tests {
         view.rollback_to(sp);
         assert_eq!(collect(&view, b"a", None), expect);
 
-        let batch = view.into_write_batch().unwrap();
+        let batch = view.write_batch().unwrap();
         db.write(batch).unwrap();
         let snap = SnapshotReader::new(&db);
         assert_eq!(collect(&snap, b"", None), expect);
+    }
+
+    #[test]
+    fn the_current_version_cache_learns_only_committed_writes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = open_state_machine_db(tmp.path()).unwrap();
+        let kv = db.cf_handle("kv").unwrap();
+        db.put_cf(kv, b"a", b"db").unwrap();
+        let cache = CurrentCache::default();
+
+        let mut view = BatchView::with_current_cache(&db, &cache);
+        assert_eq!(view.get(Cf::Kv, b"a").unwrap(), Some(b"db".to_vec()));
+        assert_eq!(view.get(Cf::Kv, b"b").unwrap(), None);
+        view.put(Cf::Kv, b"a", b"new".to_vec());
+        let sp = view.savepoint();
+        view.put(Cf::Kv, b"b", b"refused".to_vec());
+        view.rollback_to(sp);
+        assert_eq!(
+            cache.get(b"a"),
+            Some(Some(b"db".to_vec())),
+            "not committed yet"
+        );
+        db.write(view.write_batch().unwrap()).unwrap();
+        view.committed();
+        assert_eq!(cache.get(b"a"), Some(Some(b"new".to_vec())));
+        assert_eq!(
+            cache.get(b"b"),
+            Some(None),
+            "the rolled-back put left no trace"
+        );
+
+        // A batch that never commits teaches the cache nothing.
+        let mut view = BatchView::with_current_cache(&db, &cache);
+        view.delete(Cf::Kv, b"a");
+        drop(view);
+        // Later views answer from the cache: what RocksDB holds is not read again.
+        db.put_cf(kv, b"a", b"behind the cache's back").unwrap();
+        let view = BatchView::with_current_cache(&db, &cache);
+        assert_eq!(view.get(Cf::Kv, b"a").unwrap(), Some(b"new".to_vec()));
+    }
+
+    #[test]
+    fn a_full_current_version_cache_starts_over() {
+        let mut entries = CurrentEntries::default();
+        let value = vec![0u8; 1 << 20];
+        let inserted = (CURRENT_CACHE_BYTES_MAX >> 20) + 2;
+        for n in 0..inserted {
+            entries.insert(n.to_string().into_bytes(), Some(value.clone()));
+            assert!(entries.bytes <= CURRENT_CACHE_BYTES_MAX);
+        }
+        assert!(entries.map.len() < inserted / 2, "it never started over");
+        // Replacing a key's version does not count it twice.
+        let before = entries.bytes;
+        entries.insert(b"x".to_vec(), None);
+        entries.insert(b"x".to_vec(), None);
+        assert_eq!(entries.bytes, before + cached_bytes(b"x", &None));
     }
 
     #[test]

@@ -18,6 +18,9 @@
 //!   written to its WAL without an fsync.
 //! * Truncation deletes a suffix and purge a prefix (recording the last purged id in the
 //!   same batch), so the log never has a hole.
+//! * The newest entries are also kept decoded in memory (the *tail*), so that the leader's
+//!   replication, which reads every entry back just after appending it, neither opens a
+//!   RocksDB iterator nor decodes the entry again.
 
 use std::fmt::Debug;
 use std::io;
@@ -49,6 +52,93 @@ const KEY_LAST_PURGED: &[u8] = b"last_purged";
 const SYNC_QUEUE_MAX: usize = 4096;
 /// Memtables of the log, all column families together.
 const LOG_MEMTABLES_BYTES_MAX: usize = 16 << 20;
+/// Most entries the in-memory tail holds.
+const TAIL_ENTRIES_MAX: usize = 4096;
+/// Most encoded bytes of entries the in-memory tail holds.
+const TAIL_BYTES_MAX: usize = 8 << 20;
+
+/// The newest entries of the log, decoded. When not empty it is a contiguous run of
+/// entries ending at the last one in the log: appends extend it, a truncation cuts it
+/// back, a purge drops its front, and the oldest go when it is full.
+#[derive(Default)]
+struct Tail {
+    /// Each entry with its encoded size.
+    entries: std::collections::VecDeque<(RaftEntry, usize)>,
+    bytes: usize,
+}
+
+impl Tail {
+    fn push(&mut self, entry: RaftEntry, bytes: usize) {
+        if let Some((last, _)) = self.entries.back()
+            && last.log_id.index + 1 != entry.log_id.index
+        {
+            // Not a continuation (cannot happen after a truncation, which cuts the tail
+            // first): start again from this entry rather than hold a run with a gap.
+            self.clear();
+        }
+        self.entries.push_back((entry, bytes));
+        self.bytes += bytes;
+        while self.entries.len() > TAIL_ENTRIES_MAX || self.bytes > TAIL_BYTES_MAX {
+            self.pop_front();
+        }
+    }
+
+    fn pop_front(&mut self) {
+        if let Some((_, bytes)) = self.entries.pop_front() {
+            self.bytes -= bytes;
+        }
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes = 0;
+    }
+
+    /// Drops the entries at `from` and after.
+    fn truncate(&mut self, from: u64) {
+        while let Some((last, bytes)) = self.entries.back() {
+            if last.log_id.index < from {
+                break;
+            }
+            self.bytes -= bytes;
+            self.entries.pop_back();
+        }
+    }
+
+    /// Drops the entries up to and including `upto`.
+    fn purge(&mut self, upto: u64) {
+        while self
+            .entries
+            .front()
+            .is_some_and(|(first, _)| first.log_id.index <= upto)
+        {
+            self.pop_front();
+        }
+    }
+
+    /// The entries from `start` to `end`, if the tail holds `start`: it ends at the last
+    /// entry of the log, so it then holds every entry of the range that exists.
+    fn read(&self, start: u64, end: Bound<u64>) -> Option<Vec<RaftEntry>> {
+        let first = self.entries.front()?.0.log_id.index;
+        if start < first {
+            return None;
+        }
+        let skip = usize::try_from(start - first).ok()?;
+        Some(
+            self.entries
+                .iter()
+                .skip(skip)
+                .map(|(entry, _)| entry)
+                .take_while(|entry| match end {
+                    Bound::Included(e) => entry.log_id.index <= e,
+                    Bound::Excluded(e) => entry.log_id.index < e,
+                    Bound::Unbounded => true,
+                })
+                .cloned()
+                .collect(),
+        )
+    }
+}
 
 enum SyncWaiter {
     Flushed(IOFlushed<TypeConfig>),
@@ -72,6 +162,7 @@ impl SyncWaiter {
 
 struct LogDb {
     db: Arc<DB>,
+    tail: std::sync::Mutex<Tail>,
     sync_tx: Option<mpsc::SyncSender<SyncWaiter>>,
     syncer: Option<JoinHandle<()>>,
 }
@@ -143,6 +234,7 @@ impl LogStore {
         Ok(LogStore {
             inner: Arc::new(LogDb {
                 db,
+                tail: Default::default(),
                 sync_tx: Some(sync_tx),
                 syncer: Some(syncer),
             }),
@@ -191,7 +283,17 @@ impl LogStore {
             .map(|l| log_id_from_pb(&l)))
     }
 
+    fn tail(&self) -> std::sync::MutexGuard<'_, Tail> {
+        self.inner
+            .tail
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn read_entries(&self, start: u64, end: Bound<u64>) -> io::Result<Vec<RaftEntry>> {
+        if let Some(entries) = self.tail().read(start, end) {
+            return Ok(entries);
+        }
         let mut entries = Vec::new();
         let iter = self.db().iterator_cf(
             self.cf(CF_LOG)?,
@@ -313,12 +415,20 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let cf = self.cf(CF_LOG)?;
         let mut batch = WriteBatch::default();
+        let mut appended = Vec::new();
         for entry in entries {
-            batch.put_cf(
-                cf,
-                index_key(entry.log_id.index),
-                entry_to_pb(&entry).encode_to_vec(),
-            );
+            let encoded = entry_to_pb(&entry).encode_to_vec();
+            batch.put_cf(cf, index_key(entry.log_id.index), &encoded);
+            appended.push((entry, encoded.len()));
+        }
+        // Into the tail before the write: once `append` returns, a reader must find the
+        // entries, and the tail is where it looks first. Should the write fail, the tail
+        // forgets them again, and the failure stops this member's Raft.
+        {
+            let mut tail = self.tail();
+            for (entry, bytes) in appended {
+                tail.push(entry, bytes);
+            }
         }
         #[cfg(feature = "planted-bugs")]
         if crate::planted::ack_before_fsync() {
@@ -329,12 +439,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             return Ok(());
         }
         // Written now, so readers see the entries at once; reported flushed after the sync.
-        self.db().write(batch).map_err(io_err)?;
+        if let Err(e) = self.db().write(batch) {
+            self.tail().clear();
+            return Err(io_err(e));
+        }
         self.enqueue_sync(SyncWaiter::Flushed(callback))
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<RaftLogId>) -> Result<(), io::Error> {
         let from = last_log_id.map_or(0, |l| l.index + 1);
+        self.tail().truncate(from);
         self.db()
             .delete_range_cf(
                 self.cf(CF_LOG)?,
@@ -345,6 +459,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: RaftLogId) -> Result<(), io::Error> {
+        self.tail().purge(log_id.index);
         let mut batch = WriteBatch::default();
         batch.put_cf(
             self.cf(CF_META)?,
@@ -359,5 +474,71 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.db()
             .delete_file_in_range_cf(self.cf(CF_LOG)?, index_key(0), index_key(log_id.index))
             .map_err(io_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::entry::RaftEntry as _;
+
+    fn entry(index: u64) -> RaftEntry {
+        let log_id = log_id_from_pb(&pb::LogId {
+            term: 1,
+            node_id: 1,
+            index,
+        });
+        RaftEntry::new_blank(log_id)
+    }
+
+    fn indexes(entries: Option<Vec<RaftEntry>>) -> Option<Vec<u64>> {
+        entries.map(|e| e.iter().map(|e| e.log_id.index).collect())
+    }
+
+    #[test]
+    fn the_tail_is_the_newest_run_of_entries_through_appends_truncations_and_purges() {
+        let mut tail = Tail::default();
+        for index in 1..=10 {
+            tail.push(entry(index), 100);
+        }
+        assert_eq!(
+            indexes(tail.read(4, Bound::Included(6))),
+            Some(vec![4, 5, 6])
+        );
+        assert_eq!(indexes(tail.read(9, Bound::Unbounded)), Some(vec![9, 10]));
+        assert_eq!(indexes(tail.read(11, Bound::Unbounded)), Some(vec![]));
+        tail.truncate(8);
+        assert_eq!(indexes(tail.read(6, Bound::Excluded(20))), Some(vec![6, 7]));
+        tail.purge(3);
+        assert_eq!(
+            indexes(tail.read(3, Bound::Unbounded)),
+            None,
+            "purged: read the store"
+        );
+        assert_eq!(indexes(tail.read(4, Bound::Included(4))), Some(vec![4]));
+        // An entry that does not follow the last one restarts the run.
+        tail.push(entry(20), 100);
+        assert_eq!(indexes(tail.read(7, Bound::Unbounded)), None);
+        assert_eq!(indexes(tail.read(20, Bound::Unbounded)), Some(vec![20]));
+        assert_eq!(tail.bytes, 100);
+    }
+
+    #[test]
+    fn a_full_tail_forgets_its_oldest_entries() {
+        let mut tail = Tail::default();
+        for index in 1..=(TAIL_ENTRIES_MAX as u64 + 5) {
+            tail.push(entry(index), 10);
+        }
+        assert_eq!(tail.entries.len(), TAIL_ENTRIES_MAX);
+        assert_eq!(indexes(tail.read(5, Bound::Unbounded)), None);
+        assert_eq!(
+            tail.read(6, Bound::Unbounded).map(|e| e.len()),
+            Some(TAIL_ENTRIES_MAX)
+        );
+        let mut tail = Tail::default();
+        tail.push(entry(1), TAIL_BYTES_MAX);
+        tail.push(entry(2), 1);
+        assert_eq!(indexes(tail.read(2, Bound::Unbounded)), Some(vec![2]));
+        assert_eq!(tail.bytes, 1);
     }
 }

@@ -37,7 +37,8 @@ use self::snapshot::{CHECKPOINT_PREFIX, SnapshotFile};
 use crate::auth::{self, Access, Caller};
 use crate::data_dir::{DataDir, FORMAT_VERSION, sync_dir};
 use crate::db::{
-    BatchView, Cf, Reader, SnapshotReader, open_state_machine_db, open_state_machine_read_only,
+    BatchView, Cf, CurrentCache, Reader, SnapshotReader, open_state_machine_db,
+    open_state_machine_read_only,
 };
 use crate::error::{Result, StoreError};
 use crate::governance::{self, SchemaCache};
@@ -89,6 +90,8 @@ pub struct Applied {
 struct Live {
     generation: u64,
     db: Arc<DB>,
+    /// Apply's cache of this database's current versions.
+    current: Arc<CurrentCache>,
 }
 
 /// The state machine of one node.
@@ -242,7 +245,11 @@ impl StateMachine {
         let checkpoint = Mutex::new(kept_checkpoint(&dir.snapshots_path())?);
         Ok(StateMachine {
             dir,
-            live: RwLock::new(Live { generation, db }),
+            live: RwLock::new(Live {
+                generation,
+                db,
+                current: Default::default(),
+            }),
             limits,
             applied,
             snapshot_files: Mutex::new(()),
@@ -251,6 +258,14 @@ impl StateMachine {
             schemas: SchemaCache::default(),
             recent,
         })
+    }
+
+    fn db_and_current_cache(&self) -> (Arc<DB>, Arc<CurrentCache>) {
+        let live = self
+            .live
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        (live.db.clone(), live.current.clone())
     }
 
     fn db(&self) -> Arc<DB> {
@@ -558,9 +573,10 @@ impl StateMachine {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let db = self.db();
+        let (db, current) = self.db_and_current_cache();
         let meta = read_meta(&SnapshotReader::new(&db))?;
-        let mut batch = ApplyBatch::new(BatchView::new(&db), meta, self.limits, &self.schemas);
+        let view = BatchView::with_current_cache(&db, &current);
+        let mut batch = ApplyBatch::new(view, meta, self.limits, &self.schemas);
         let mut results = Vec::with_capacity(items.len());
         for item in items {
             let result = match &item.payload {
@@ -589,7 +605,8 @@ impl StateMachine {
         let mut view = batch.view;
         view.put(Cf::Meta, META_KEY, meta.encode_to_vec());
         let events = view.take_events();
-        db.write(view.into_write_batch()?)?;
+        db.write(view.write_batch()?)?;
+        view.committed();
         // Before the new revision is published, so whoever wakes up finds its events.
         if !events.is_empty() {
             self.lock_recent().push(events);
@@ -805,7 +822,14 @@ impl StateMachine {
         self.dir.set_current_generation(generation)?;
         let old = {
             let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
-            std::mem::replace(&mut *live, Live { generation, db })
+            std::mem::replace(
+                &mut *live,
+                Live {
+                    generation,
+                    db,
+                    current: Default::default(),
+                },
+            )
         };
         self.lock_recent().reset(meta.revision);
         self.applied.send_replace(applied_of(&meta));
