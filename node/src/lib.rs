@@ -4,7 +4,8 @@
 //!   process's main.
 //! * [`server`]: start-up, serving and graceful shutdown.
 //! * [`node`]: the member's shared state; proposing writes and linearizable reads;
-//!   [`forward`]: a follower's writes, batched on their way to the leader.
+//!   [`forward`]: a follower's writes, batched on their way to the leader;
+//!   [`read_index`]: linearizable reads sharing one read index.
 //! * [`raft`]: the openraft wiring and the peer network.
 //! * [`etcd`]: etcd's v3 gRPC services; [`watch`]: the Watch service and its cache.
 //! * [`errors`]: where failures become gRPC statuses.
@@ -30,6 +31,7 @@ pub mod node;
 #[cfg(feature = "planted-bugs")]
 pub mod planted;
 pub mod raft;
+pub mod read_index;
 pub mod server;
 pub mod session;
 pub mod tls;

@@ -70,6 +70,10 @@ pub struct Metrics {
     pub forwarded_writes: IntCounter,
     /// Batches those writes left in: writes per batch is how much forwarding is shared.
     pub forward_batches: IntCounter,
+    /// Read indexes this member asked for on behalf of its linearizable reads.
+    pub read_index_rounds: IntCounter,
+    /// Linearizable reads that waited for those: reads per round is how much is shared.
+    pub read_index_reads: IntCounter,
 }
 
 fn register<C: prometheus::core::Collector + Clone + 'static>(
@@ -202,6 +206,20 @@ impl Metrics {
                 counter(
                     "forward_batches_total",
                     "Batches the forwarded writes were sent in.",
+                )?,
+            ),
+            read_index_rounds: register(
+                &registry,
+                counter(
+                    "read_index_rounds_total",
+                    "Read indexes asked for on behalf of linearizable reads.",
+                )?,
+            ),
+            read_index_reads: register(
+                &registry,
+                counter(
+                    "read_index_reads_total",
+                    "Linearizable reads that waited for a shared read index.",
                 )?,
             ),
             registry,

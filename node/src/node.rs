@@ -65,6 +65,8 @@ pub struct Node {
     pub watchers: crate::watch::registry::WatcherRegistry,
     /// This member's writes on their way to the leader.
     pub forwarder: crate::forward::Forwarder,
+    /// This member's linearizable reads, waiting for a shared read index.
+    pub read_rounds: crate::read_index::ReadRounds,
 }
 
 /// What a write Raft refused comes to: a refusal unproposed when this member is not the
@@ -387,14 +389,12 @@ impl Node {
     pub async fn linearizable_barrier(&self) -> Result<(), Status> {
         let deadline = Instant::now() + self.request_timeout();
         let index = loop {
-            let attempt = match self.leader() {
-                Some(leader) if leader == self.member_id => {
-                    self.leader_read_index().await.map(Some)
-                }
-                Some(leader) => self.remote_read_index(leader, deadline).await,
-                None => Ok(None),
-            };
-            match attempt {
+            // Shared with the other reads waiting meanwhile (see `read_index`).
+            match self
+                .read_rounds
+                .join(deadline, self.leader().is_some())
+                .await
+            {
                 Ok(Some(index)) => break index,
                 Ok(None) => {}
                 Err(status) if errors::is_not_leader(&status) => {}
@@ -406,6 +406,17 @@ impl Node {
             tokio::time::sleep(Duration::from_millis(NO_LEADER_RETRY_MS)).await;
         };
         self.wait_applied(index, deadline).await
+    }
+
+    /// One read index: from this member's Raft on the leader, over the peer network on a
+    /// follower. `Ok(None)` when no leader is known or the one asked is no longer it.
+    pub(crate) async fn read_index_once(&self) -> crate::read_index::Attempt {
+        let deadline = Instant::now() + self.request_timeout();
+        match self.leader() {
+            Some(leader) if leader == self.member_id => self.leader_read_index().await.map(Some),
+            Some(leader) => self.remote_read_index(leader, deadline).await,
+            None => Ok(None),
+        }
     }
 
     async fn remote_read_index(

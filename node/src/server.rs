@@ -160,7 +160,9 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         }
     }
 
+    let (read_rounds, reads_waiting) = crate::read_index::ReadRounds::new();
     let node = Arc::new(Node {
+        read_rounds,
         raft: raft.clone(),
         state_machine,
         data_dir,
@@ -173,6 +175,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         lease_deadlines: Default::default(),
         watchers: Default::default(),
     });
+    tokio::spawn(crate::read_index::run(Arc::downgrade(&node), reads_waiting));
     tokio::spawn(crate::lease::expire_leases(node.clone()));
     tokio::spawn(crate::config_api::apply_scheduled_changes(node.clone()));
     tokio::spawn(crate::metrics::follow_raft(node.clone()));

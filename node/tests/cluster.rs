@@ -386,3 +386,37 @@ async fn concurrent_writes_through_a_follower_travel_in_batches_each_with_its_ow
         "{forwarded} writes went in {batches} batches: none was shared"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_linearizable_reads_on_a_follower_share_read_indexes_and_see_every_write() {
+    let cluster = Cluster::start(3);
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let follower = (leader + 1) % 3;
+    let kv = cluster.kv(follower).await;
+    let mut writer = cluster.kv(leader).await;
+    const READS: usize = 200;
+    for round in 0..3 {
+        // Acknowledged by the leader before any read starts: every read must see it.
+        let value = format!("v{round}");
+        put(&mut writer, "shared/read", &value).await.expect("put");
+        let mut reads = tokio::task::JoinSet::new();
+        for _ in 0..READS {
+            let mut kv = kv.clone();
+            reads.spawn(async move { get(&mut kv, "shared/read", false).await });
+        }
+        while let Some(read) = reads.join_next().await {
+            assert_eq!(read.expect("read task"), Some(value.clone()));
+        }
+    }
+    let port = cluster.members[follower].metrics_port;
+    let (_, metrics) = tokio::task::spawn_blocking(move || http_get(port, "/metrics"))
+        .await
+        .unwrap();
+    let reads = counter(&metrics, "vane_read_index_reads_total");
+    let rounds = counter(&metrics, "vane_read_index_rounds_total");
+    assert!(reads >= 3 * READS as u64, "{metrics}");
+    assert!(
+        rounds < reads,
+        "{reads} reads took {rounds} read indexes: none was shared"
+    );
+}
