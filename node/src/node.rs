@@ -69,11 +69,11 @@ pub struct Node {
     pub read_rounds: crate::read_index::ReadRounds,
 }
 
-/// What a write Raft refused comes to: a refusal unproposed when this member is not the
-/// leader, else a final failure.
-fn write_refused(error: ClientWriteError<TypeConfig>) -> Result<LocalWrite, Status> {
+/// What a write Raft refused comes to: `Ok` with the leader (if known) when it was refused
+/// unproposed because this member is not the leader, else a final failure.
+fn write_refused(error: ClientWriteError<TypeConfig>) -> Result<Option<u64>, Status> {
     match error {
-        ClientWriteError::ForwardToLeader(forward) => Ok(LocalWrite::NotLeader(forward.leader_id)),
+        ClientWriteError::ForwardToLeader(forward) => Ok(forward.leader_id),
         // It may or may not have committed: never retry blindly.
         ClientWriteError::LogEntryDiscarded(_) => {
             Err(Status::unavailable("etcdserver: leader changed"))
@@ -270,11 +270,16 @@ impl Node {
         };
         match self
             .forwarder
-            .forward(node.clone(), command.clone(), deadline)
+            .forward(node, command.clone(), deadline)
             .await
         {
+            // Rare (a rolling upgrade): look the leader up again rather than copy it for
+            // every write.
             Err(status) if crate::forward::is_batch_unsupported(&status) => {
-                self.forward_alone(&node, command, deadline).await
+                match self.leader_node(leader) {
+                    Some(node) => self.forward_alone(&node, command, deadline).await,
+                    None => Ok(None),
+                }
             }
             forwarded => forwarded,
         }
@@ -335,11 +340,8 @@ impl Node {
                 while let Some(next) = written.next().await {
                     match next {
                         Ok(Ok(response)) => outcomes.push(Ok(response.response)),
-                        Ok(Err(error)) => outcomes.push(match write_refused(error) {
-                            Ok(LocalWrite::NotLeader(_)) => Err(errors::not_leader()),
-                            Ok(LocalWrite::Applied(result)) => Ok(result),
-                            Err(status) => Err(status),
-                        }),
+                        Ok(Err(error)) => outcomes
+                            .push(write_refused(error).and_then(|_| Err(errors::not_leader()))),
                         Err(fatal) => {
                             outcomes.push(Err(raft_stopped(fatal)));
                             break;
@@ -361,7 +363,7 @@ impl Node {
     async fn write_locally(&self, command: Command) -> Result<LocalWrite, Status> {
         match self.raft.client_write(command).await {
             Ok(response) => Ok(LocalWrite::Applied(response.data)),
-            Err(RaftError::APIError(error)) => write_refused(error),
+            Err(RaftError::APIError(error)) => write_refused(error).map(LocalWrite::NotLeader),
             Err(RaftError::Fatal(e)) => Err(raft_stopped(e)),
         }
     }

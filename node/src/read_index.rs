@@ -9,7 +9,7 @@
 //! any of them began, which is all a linearizable read needs (etcd's read loop follows
 //! the same rule).
 
-use std::sync::{Arc, Weak};
+use std::sync::Weak;
 use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
@@ -68,7 +68,7 @@ pub async fn run(node: Weak<Node>, mut waiting: Waiting) {
         node.metrics.read_index_rounds.inc();
         node.metrics.read_index_reads.inc_by(readers.len() as u64);
         let attempt = node.read_index_once().await;
-        drop::<Arc<Node>>(node);
+        drop(node);
         for reader in readers {
             let _ = reader.send(attempt.clone());
         }

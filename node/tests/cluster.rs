@@ -310,6 +310,15 @@ async fn every_member_reaches_the_same_hash_after_a_mixed_workload() {
     );
 }
 
+/// Member `i`'s `/metrics` page.
+async fn metrics_of(cluster: &Cluster, i: usize) -> String {
+    let port = cluster.members[i].metrics_port;
+    tokio::task::spawn_blocking(move || http_get(port, "/metrics"))
+        .await
+        .unwrap()
+        .1
+}
+
 /// The value of an unlabelled counter in Prometheus' text format.
 fn counter(metrics: &str, name: &str) -> u64 {
     metrics
@@ -374,10 +383,7 @@ async fn concurrent_writes_through_a_follower_travel_in_batches_each_with_its_ow
     }
     assert_eq!(get(&mut reader, "batch/100", false).await, None);
 
-    let port = cluster.members[follower].metrics_port;
-    let (_, metrics) = tokio::task::spawn_blocking(move || http_get(port, "/metrics"))
-        .await
-        .unwrap();
+    let metrics = metrics_of(&cluster, follower).await;
     let forwarded = counter(&metrics, "vane_forwarded_writes_total");
     let batches = counter(&metrics, "vane_forward_batches_total");
     assert_eq!(forwarded, WRITES as u64, "{metrics}");
@@ -408,10 +414,7 @@ async fn concurrent_linearizable_reads_on_a_follower_share_read_indexes_and_see_
             assert_eq!(read.expect("read task"), Some(value.clone()));
         }
     }
-    let port = cluster.members[follower].metrics_port;
-    let (_, metrics) = tokio::task::spawn_blocking(move || http_get(port, "/metrics"))
-        .await
-        .unwrap();
+    let metrics = metrics_of(&cluster, follower).await;
     let reads = counter(&metrics, "vane_read_index_reads_total");
     let rounds = counter(&metrics, "vane_read_index_rounds_total");
     assert!(reads >= 3 * READS as u64, "{metrics}");
