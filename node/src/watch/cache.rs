@@ -23,8 +23,12 @@ use vane_raft_store::{StateMachine, StoreError};
 /// Revisions kept in memory.
 pub const EVENT_CACHE_REVISIONS_MAX: usize = 8192;
 /// Encoded bytes of events (with their previous values) kept in memory: with large
-/// values the revision bound alone would let the cache grow to gigabytes.
-pub const EVENT_CACHE_BYTES_MAX: usize = 64 << 20;
+/// values the revision bound alone would let the cache grow to gigabytes. Held in memory,
+/// an event takes about half as much again as encoded, and a busy cache was the largest
+/// share of a member's heap (8,192 revisions of 256-byte values: about 7 MiB); 2 MiB
+/// still holds seconds of a steady write load, and a watcher further behind reads the
+/// same events from the stored history.
+pub const EVENT_CACHE_BYTES_MAX: usize = 2 << 20;
 /// Events read from disk per step while the cache catches up.
 const FILL_EVENTS_PER_READ: usize = 1024;
 
