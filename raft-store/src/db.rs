@@ -104,20 +104,14 @@ impl Cf {
     }
 }
 
-/// Block cache shared by every column family of one state machine database. Blocks not
-/// held here are still in the OS page cache (compressed); a configuration store's current
-/// versions are a few megabytes. Going from 32 MiB, with the memtables below from
-/// 24 MiB, left a member 5 MiB smaller after the store benchmark (reads, then 130,000
-/// puts), with the same read and put throughput in that run.
-const BLOCK_CACHE_BYTES: usize = 8 << 20;
+/// Block cache shared by every column family of one state machine database.
+const BLOCK_CACHE_BYTES: usize = 32 << 20;
 /// Memtables of all column families together, before RocksDB flushes the largest. Left
 /// at RocksDB's defaults (64 MiB per family, with several families written per put) a
-/// member held over 100 MiB of memtables after 130,000 puts, most of its RSS. Flushes
-/// are cheap for this write pattern (small records, the same keys rewritten), so the
-/// budget is kept small.
-const MEMTABLES_BYTES_MAX: usize = 12 << 20;
+/// member held over 100 MiB of memtables after 130,000 puts, most of its RSS.
+const MEMTABLES_BYTES_MAX: usize = 24 << 20;
 /// One column family's memtable.
-const MEMTABLE_BYTES: usize = 4 << 20;
+const MEMTABLE_BYTES: usize = 8 << 20;
 /// Share of a current-version memtable given to its bloom filter.
 const MEMTABLE_BLOOM_RATIO: f64 = 0.1;
 

@@ -51,7 +51,7 @@ const KEY_LAST_PURGED: &[u8] = b"last_purged";
 /// Syncs waiting before the syncer applies backpressure to appenders.
 const SYNC_QUEUE_MAX: usize = 4096;
 /// Memtables of the log, all column families together.
-const LOG_MEMTABLES_BYTES_MAX: usize = 8 << 20;
+const LOG_MEMTABLES_BYTES_MAX: usize = 16 << 20;
 /// Most entries the in-memory tail holds.
 const TAIL_ENTRIES_MAX: usize = 4096;
 /// Most encoded bytes of entries the in-memory tail holds.
