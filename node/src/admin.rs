@@ -26,6 +26,10 @@ async fn metrics(State(node): State<Arc<Node>>) -> Response {
     node.metrics
         .db_size_bytes
         .set(node.state_machine.db_size_bytes() as i64);
+    node.metrics
+        .set_storage_memory("state_machine", node.state_machine.storage_memory());
+    node.metrics
+        .set_storage_memory("raft_log", node.log_store.storage_memory());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         node.metrics.render(),

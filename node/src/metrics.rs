@@ -1,6 +1,8 @@
 //! What a member reports about itself in Prometheus' text format: Raft (term, leader,
 //! leader changes, indexes), proposals (committed, failed), apply latency, client
-//! requests by method and status with their latency, and the store's size.
+//! requests by method and status with their latency, the store's size, and where the
+//! process's memory goes (RocksDB's share by database, and the standard `process_*`
+//! metrics: resident memory, CPU time, open files, threads).
 //!
 //! Counters live in one registry per member, owned by [`Metrics`]; Raft's gauges are
 //! refreshed from openraft's metrics by a task that follows them.
@@ -13,9 +15,10 @@ use std::time::{Duration, Instant};
 
 use openraft::async_runtime::WatchReceiver;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
+use vane_raft_store::StorageMemory;
 
 use crate::node::Node;
 
@@ -27,6 +30,9 @@ fn latency_buckets() -> Vec<f64> {
 /// The collectors of one member.
 pub struct Metrics {
     registry: Registry,
+    /// The `process_*` metrics, under the names every Prometheus client gives them (etcd's
+    /// included), so without the `vane_` prefix.
+    process: Registry,
     /// Current Raft term.
     pub raft_term: IntGauge,
     /// 1 when this member knows a leader.
@@ -53,6 +59,9 @@ pub struct Metrics {
     pub request_duration: HistogramVec,
     /// Bytes the state machine occupies on disk.
     pub db_size_bytes: IntGauge,
+    /// RocksDB's memory by database (`state_machine`, `raft_log`) and kind (`memtables`,
+    /// `table_readers`, `block_cache`), refreshed when scraped.
+    pub storage_memory_bytes: IntGaugeVec,
     /// Leases the leader revoked because their time ran out.
     pub leases_expired: IntCounter,
     /// Open watch streams.
@@ -90,6 +99,13 @@ impl Metrics {
     /// A fresh registry with every collector registered.
     pub fn new() -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new_custom(Some("vane".into()), None)?;
+        let process = Registry::new();
+        #[cfg(target_os = "linux")]
+        if let Err(e) = process.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        )) {
+            tracing::warn!(error = %e, "process metrics not registered");
+        }
         let gauge = |name: &str, help: &str| IntGauge::new(name, help);
         let counter = |name: &str, help: &str| IntCounter::new(name, help);
         Ok(Metrics {
@@ -167,6 +183,16 @@ impl Metrics {
                 &registry,
                 gauge("mvcc_db_total_size_in_bytes", "Bytes of the store on disk.")?,
             ),
+            storage_memory_bytes: register(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "storage_memory_bytes",
+                        "Memory RocksDB holds, by database and kind.",
+                    ),
+                    &["db", "kind"],
+                )?,
+            ),
             leases_expired: register(
                 &registry,
                 counter("leases_expired_total", "Leases revoked on expiry.")?,
@@ -223,13 +249,29 @@ impl Metrics {
                 )?,
             ),
             registry,
+            process,
         })
+    }
+
+    /// Records RocksDB's memory estimates of the database `db`.
+    pub fn set_storage_memory(&self, db: &str, memory: StorageMemory) {
+        for (kind, bytes) in [
+            ("memtables", memory.memtables_bytes),
+            ("table_readers", memory.table_readers_bytes),
+            ("block_cache", memory.block_cache_bytes),
+        ] {
+            self.storage_memory_bytes
+                .with_label_values(&[db, kind])
+                .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        }
     }
 
     /// Every metric in Prometheus' text format.
     pub fn render(&self) -> String {
         let mut out = Vec::new();
-        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+        let mut families = self.registry.gather();
+        families.extend(self.process.gather());
+        if let Err(e) = TextEncoder::new().encode(&families, &mut out) {
             tracing::warn!(error = %e, "metrics did not encode");
         }
         String::from_utf8(out).unwrap_or_default()

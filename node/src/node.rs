@@ -47,6 +47,8 @@ pub struct Node {
     pub raft: Raft,
     /// The applied state this member serves reads from.
     pub state_machine: Arc<StateMachine>,
+    /// The Raft log openraft writes through; kept here to report its memory.
+    pub log_store: vane_raft_store::raft::log_store::LogStore,
     /// The data directory (held for its lock and its snapshot folder).
     pub data_dir: Arc<DataDir>,
     /// This member's id (etcd's member id, Raft's node id).

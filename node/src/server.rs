@@ -139,7 +139,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let raft = crate::raft::start(
         &config,
         member_id,
-        log_store,
+        log_store.clone(),
         state_machine.clone(),
         channels.clone(),
         apply_observer,
@@ -165,6 +165,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         read_rounds,
         raft: raft.clone(),
         state_machine,
+        log_store,
         data_dir,
         member_id,
         cluster_id: cluster,

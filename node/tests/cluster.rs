@@ -251,6 +251,30 @@ async fn admin_endpoint_reports_health_readiness_and_metrics() {
             "missing {expected:?} in\n{metrics}"
         );
     }
+    // Where the memory goes: the process as a whole, and RocksDB's share of it.
+    let resident = sample(&metrics, "process_resident_memory_bytes");
+    assert!(resident > (1 << 20) as f64, "{metrics}");
+    for db in ["state_machine", "raft_log"] {
+        let memtables = sample(
+            &metrics,
+            &format!("vane_storage_memory_bytes{{db=\"{db}\",kind=\"memtables\"}}"),
+        );
+        assert!(memtables > 0.0 && memtables < resident, "{db}: {metrics}");
+    }
+    let block_cache = sample(
+        &metrics,
+        "vane_storage_memory_bytes{db=\"state_machine\",kind=\"block_cache\"}",
+    );
+    assert!(block_cache < resident, "{metrics}");
+}
+
+/// The value of one sample (`name`, with its labels if it has any) in Prometheus' text
+/// format.
+fn sample(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -321,10 +345,7 @@ async fn metrics_of(cluster: &Cluster, i: usize) -> String {
 
 /// The value of an unlabelled counter in Prometheus' text format.
 fn counter(metrics: &str, name: &str) -> u64 {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+    sample(metrics, name) as u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,6 +29,7 @@ mod session;
 pub mod state_machine;
 
 pub use data_dir::{DataDir, FORMAT_VERSION};
+pub use db::StorageMemory;
 pub use error::{AuthError, GovernanceError, StoreError};
 pub use governance::prefix_range_end;
 pub use lease::LEASE_TTL_MAX_SECONDS;

@@ -241,6 +241,12 @@ impl LogStore {
         })
     }
 
+    /// What RocksDB holds in memory for the log (its memtables above all), for the admin
+    /// endpoint.
+    pub fn storage_memory(&self) -> crate::db::StorageMemory {
+        crate::db::storage_memory(self.db(), &[CF_LOG, CF_META], false)
+    }
+
     fn db(&self) -> &DB {
         &self.inner.db
     }

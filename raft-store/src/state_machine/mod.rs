@@ -841,6 +841,19 @@ impl StateMachine {
         self.make_current_snapshot(path, header, owned)
     }
 
+    /// What RocksDB holds in memory for the live database: memtables, table readers and
+    /// the block cache, for the admin endpoint.
+    pub fn storage_memory(&self) -> crate::db::StorageMemory {
+        let db = self
+            .live
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .db
+            .clone();
+        let names: Vec<&str> = Cf::ALL.iter().map(|cf| cf.name()).collect();
+        crate::db::storage_memory(&db, &names, true)
+    }
+
     /// Bytes the state machine occupies on disk (its live generation's files, write-ahead
     /// log included), recomputed at most every `DB_SIZE_REFRESH_MS`: what the quota and
     /// Status report.
