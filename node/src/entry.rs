@@ -39,13 +39,14 @@ pub async fn main_with(args: Vec<OsString>) -> ExitCode {
 /// large block mapped on its own and returned when RocksDB frees it: after 130,000 puts a
 /// member held 13 MiB less, at the same throughput.
 fn return_freed_c_memory() {
-    /// glibc's initial threshold; setting it explicitly turns its growth off.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    const MMAP_THRESHOLD_BYTES: libc::c_int = 128 * 1024;
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets a tuning parameter of glibc's allocator; it is called
-    // before RocksDB is opened, and glibc serialises it with allocations anyway.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES);
+    {
+        /// glibc's initial threshold; setting it explicitly turns its growth off.
+        const MMAP_THRESHOLD_BYTES: libc::c_int = 128 * 1024;
+        // SAFETY: mallopt only sets a tuning parameter of glibc's allocator; it is called
+        // before RocksDB is opened, and glibc serialises it with allocations anyway.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES);
+        }
     }
 }

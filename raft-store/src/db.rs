@@ -123,7 +123,8 @@ pub struct StorageMemory {
     pub memtables_bytes: u64,
     /// Index and filter blocks held by open table files.
     pub table_readers_bytes: u64,
-    /// The block cache the column families share (0 when they have none).
+    /// Block cache in use: the one cache the column families share, or the sum of their
+    /// own caches.
     pub block_cache_bytes: u64,
 }
 

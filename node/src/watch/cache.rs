@@ -5,8 +5,9 @@
 //! watchers that keep up read from memory. It takes them as apply left them, and reads
 //! the stored history only for revisions no longer held there (after a snapshot install,
 //! or when it fell far behind). A watcher that has fallen further behind, or starts at an
-//! older revision, reads the same events from the stored history instead. Nothing is ever dropped for being slow: a
-//! watcher's position is a revision, and every retained revision can be read again.
+//! older revision, reads the same events from the stored history instead. Nothing is ever
+//! dropped for being slow: a watcher's position is a revision, and every retained
+//! revision can be read again.
 //!
 //! Ownership: the ring sits behind a `std::sync::RwLock`, written by the follower task
 //! only, read by every watch stream; it is held only while copying events, never across
