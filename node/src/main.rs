@@ -11,7 +11,6 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    vane_node::entry::main_with(std::env::args_os().collect()).await
+fn main() -> ExitCode {
+    vane_node::entry::run(std::env::args_os().collect())
 }

@@ -109,9 +109,12 @@ const BLOCK_CACHE_BYTES: usize = 32 << 20;
 /// Memtables of all column families together, before RocksDB flushes the largest. Left
 /// at RocksDB's defaults (64 MiB per family, with several families written per put) a
 /// member held over 100 MiB of memtables after 130,000 puts, most of its RSS.
-const MEMTABLES_BYTES_MAX: usize = 24 << 20;
-/// One column family's memtable.
-const MEMTABLE_BYTES: usize = 8 << 20;
+const MEMTABLES_BYTES_MAX: usize = 12 << 20;
+/// One column family's memtable. Every snapshot flushes them all anyway (a checkpoint
+/// flushes first), so between snapshots (10,000 entries by default) they hold what those
+/// entries wrote: 7.2 MiB with 256-byte values at the benchmark's point after 130,000
+/// puts. At 4 MiB the fullest families flush once in between, and that was 4.6 MiB.
+const MEMTABLE_BYTES: usize = 4 << 20;
 /// Share of a current-version memtable given to its bloom filter.
 const MEMTABLE_BLOOM_RATIO: f64 = 0.1;
 

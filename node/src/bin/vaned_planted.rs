@@ -8,8 +8,7 @@ use std::process::ExitCode;
 use clap::ValueEnum;
 use vane_node::planted::{PlantedBug, enable};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let mut args: Vec<OsString> = std::env::args_os().collect();
     let Some(at) = args.iter().position(|a| a == "--planted-bug") else {
         eprintln!("vaned-planted: --planted-bug stale-reads|ack-before-fsync is required");
@@ -22,5 +21,5 @@ async fn main() -> ExitCode {
     };
     args.drain(at..(at + 2).min(args.len()));
     enable(bug);
-    vane_node::entry::main_with(args).await
+    vane_node::entry::run(args)
 }
