@@ -49,7 +49,8 @@ struct MemberArgs {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Found a cluster of N members, wait for a leader, print endpoints and members.
+    /// Found a cluster of N members, wait for a leader and for every member to answer,
+    /// print endpoints and members.
     Up(UpArgs),
     /// Show each member's process and Raft state (leader, term, indexes).
     Status {
