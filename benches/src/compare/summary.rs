@@ -481,7 +481,10 @@ impl CompareSummary {
                 target: None,
             },
             FigureRow {
-                label: "serializable gets/s, fresh store (64 clients)".to_owned(),
+                label: format!(
+                    "serializable gets/s, fresh store (64 clients, best of {})",
+                    super::store::READ_RUNS
+                ),
                 vane: fresh_vane,
                 etcd: fresh_etcd,
                 shown_as: whole,
