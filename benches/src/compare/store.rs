@@ -82,7 +82,7 @@ async fn run_once(
         )
     };
 
-    let reads_fastest = async |mut config: WorkloadConfig, name: &str| {
+    let read_runs = async |mut config: WorkloadConfig, name: &str| {
         let mut runs = Vec::with_capacity(READ_RUNS);
         for run in 1..=READ_RUNS {
             let report = crate::run(config.clone()).await?;
@@ -93,7 +93,7 @@ async fn run_once(
         }
         Ok::<_, BenchError>(runs)
     };
-    let fresh_runs = reads_fastest(config(Workload::GetSerializable), "reads-fresh").await?;
+    let fresh_runs = read_runs(config(Workload::GetSerializable), "reads-fresh").await?;
     let footprint_writes = crate::run(writes(options.footprint_puts)).await?;
     save("footprint-writes", &footprint_writes)?;
     let footprint = cluster.footprint();
@@ -106,7 +106,7 @@ async fn run_once(
     }
     let mut after_config = config(Workload::GetSerializable);
     after_config.skip_populate = true;
-    let after_runs = reads_fastest(after_config, "reads-after-history").await?;
+    let after_runs = read_runs(after_config, "reads-after-history").await?;
     drop(cluster);
 
     let throughput = |report: &Report, kind| {

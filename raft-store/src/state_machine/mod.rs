@@ -844,12 +844,7 @@ impl StateMachine {
     /// What RocksDB holds in memory for the live database: memtables, table readers and
     /// the block cache, for the admin endpoint.
     pub fn storage_memory(&self) -> crate::db::StorageMemory {
-        let db = self
-            .live
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .db
-            .clone();
+        let db = self.db();
         let names: Vec<&str> = Cf::ALL.iter().map(|cf| cf.name()).collect();
         crate::db::storage_memory(&db, &names, true)
     }
