@@ -2,7 +2,7 @@
 //! revision exactly once and in order; compaction; filters and cancel; a watcher that
 //! does not read for a while; a watch resumed on another member after its member is
 //! killed, checked against the final history; the six guarantees against what concurrent
-//! writers were acknowledged.
+//! writers were acknowledged; many watchers of one stream, each given exactly its own.
 
 mod common;
 
@@ -243,6 +243,228 @@ async fn filters_cancel_and_progress_requests_behave_as_in_etcd() {
         .await;
     let canceled = stream.next().await;
     assert_eq!((canceled.watch_id, canceled.canceled), (42, true));
+}
+
+/// One watcher's creation with the options this test varies.
+fn create_with(
+    watch_id: i64,
+    key: &str,
+    range_end: &[u8],
+    start_revision: i64,
+    prev_kv: bool,
+    filters: Vec<FilterType>,
+) -> WatchRequest {
+    WatchRequest {
+        request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {
+            key: key.into(),
+            range_end: range_end.to_vec(),
+            start_revision,
+            prev_kv,
+            watch_id,
+            filters: filters.into_iter().map(|f| f as i32).collect(),
+            ..Default::default()
+        })),
+    }
+}
+
+/// (revision, key, is put, previous value) of each event, by watch id.
+type Received = std::collections::HashMap<i64, Vec<(i64, String, bool, Option<String>)>>;
+
+/// The revisions watcher `id` received.
+fn revisions(received: &Received, id: i64) -> Vec<i64> {
+    received
+        .get(&id)
+        .map_or(Vec::new(), |events| events.iter().map(|e| e.0).collect())
+}
+
+/// Reads responses until `done` says the events received so far are enough.
+async fn receive_until(
+    stream: &mut Stream,
+    received: &mut Received,
+    done: impl Fn(&Received) -> bool,
+) {
+    while !done(received) {
+        let response = stream.next().await;
+        assert!(
+            !response.canceled || response.events.is_empty(),
+            "{response:?}"
+        );
+        for event in response.events {
+            let kv = event.kv.expect("kv");
+            received.entry(response.watch_id).or_default().push((
+                kv.mod_revision,
+                String::from_utf8_lossy(&kv.key).into_owned(),
+                event.r#type == EventType::Put as i32,
+                event
+                    .prev_kv
+                    .map(|p| String::from_utf8_lossy(&p.value).into_owned()),
+            ));
+        }
+    }
+}
+
+/// The watchers of one stream share its work (live ones are looked up by key as one
+/// group; ones created from an older revision catch up on their own, then join it), and
+/// still each receive exactly their own events: their key or range, their filter, their
+/// previous values or none, from their start revision, and nothing after a cancel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchers_of_one_stream_each_receive_exactly_their_own_events() {
+    let cluster = Cluster::start(1);
+    cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let mut kv = cluster.kv(0).await;
+    for n in 0..5 {
+        put(&mut kv, &format!("k/{n}"), "a").await.expect("put"); // revisions 2..6
+    }
+    let mut stream = open(&cluster, 0).await;
+    let mut creates = Vec::new();
+    for n in 0..5 {
+        creates.push(create_with(
+            10 + n,
+            &format!("k/{n}"),
+            b"",
+            0,
+            false,
+            vec![],
+        ));
+    }
+    creates.push(create_with(
+        20,
+        "k/1",
+        b"",
+        0,
+        false,
+        vec![FilterType::Noput],
+    ));
+    creates.push(create_with(30, "k/", b"k0", 0, true, vec![]));
+    creates.push(create_with(40, "k/2", b"", 2, false, vec![]));
+    creates.push(create_with(50, "k/", b"k0", 3, false, vec![]));
+    let count = creates.len();
+    for request in creates {
+        stream.send(request).await;
+    }
+    let mut received = Received::new();
+    let mut created = 0;
+    while created < count {
+        let response = stream.next().await;
+        if response.created {
+            assert!(!response.canceled, "{response:?}");
+            created += 1;
+        }
+        for event in response.events {
+            let kv = event.kv.expect("kv");
+            received.entry(response.watch_id).or_default().push((
+                kv.mod_revision,
+                String::from_utf8_lossy(&kv.key).into_owned(),
+                true,
+                None,
+            ));
+        }
+    }
+
+    for n in 0..5 {
+        put(&mut kv, &format!("k/{n}"), "b").await.expect("put"); // 7..11
+    }
+    kv.delete_range(vane_proto::etcdserverpb::DeleteRangeRequest {
+        key: b"k/1".to_vec(),
+        ..Default::default()
+    })
+    .await
+    .expect("delete"); // 12
+    put(&mut kv, "other", "x").await.expect("put"); // 13
+    put(&mut kv, "k/2", "c").await.expect("put"); // 14
+    let expected_counts = [
+        (10, 1),
+        (11, 2),
+        (12, 2),
+        (13, 1),
+        (14, 1),
+        (20, 1),
+        (30, 7),
+        (40, 3),
+        (50, 11),
+    ];
+    receive_until(&mut stream, &mut received, |r| {
+        expected_counts
+            .iter()
+            .all(|(id, n)| r.get(id).map_or(0, Vec::len) >= *n)
+    })
+    .await;
+    for n in 0..5 {
+        assert_eq!(
+            received[&(10 + n)][0],
+            (7 + n, format!("k/{n}"), true, None)
+        );
+    }
+    assert_eq!(revisions(&received, 11), vec![8, 12]);
+    assert_eq!(revisions(&received, 12), vec![9, 14]);
+    assert_eq!(
+        received[&20],
+        vec![(12, "k/1".to_string(), false, None)],
+        "a NOPUT watcher gets the delete only"
+    );
+    let prefix: Vec<(i64, bool, Option<String>)> = received[&30]
+        .iter()
+        .map(|e| (e.0, e.2, e.3.clone()))
+        .collect();
+    let b = Some("b".to_string());
+    let a = Some("a".to_string());
+    assert_eq!(
+        prefix,
+        vec![
+            (7, true, a.clone()),
+            (8, true, a.clone()),
+            (9, true, a.clone()),
+            (10, true, a.clone()),
+            (11, true, a),
+            (12, false, b.clone()),
+            (14, true, b)
+        ],
+        "the range watcher with prev_kv"
+    );
+    assert_eq!(
+        revisions(&received, 40),
+        vec![4, 9, 14],
+        "replayed from revision 2, then live"
+    );
+    assert_eq!(
+        revisions(&received, 50),
+        vec![3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14],
+        "replayed from revision 3, then live"
+    );
+    assert!(
+        received[&50].iter().all(|e| e.3.is_none()),
+        "no previous values unasked"
+    );
+
+    // A canceled watcher gets nothing more; the others go on.
+    stream
+        .send(WatchRequest {
+            request_union: Some(RequestUnion::CancelRequest(WatchCancelRequest {
+                watch_id: 10,
+            })),
+        })
+        .await;
+    loop {
+        let response = stream.next().await;
+        if response.canceled {
+            assert_eq!(response.watch_id, 10);
+            break;
+        }
+    }
+    put(&mut kv, "k/0", "d").await.expect("put"); // 15
+    put(&mut kv, "k/3", "d").await.expect("put"); // 16
+    receive_until(&mut stream, &mut received, |r| {
+        r[&13].len() >= 2 && r[&30].len() >= 9 && r[&50].len() >= 13
+    })
+    .await;
+    assert_eq!(
+        revisions(&received, 10),
+        vec![7],
+        "nothing after the cancel"
+    );
+    assert_eq!(revisions(&received, 13), vec![10, 16]);
+    assert_eq!(&revisions(&received, 30)[7..], &[15, 16]);
+    assert_eq!(&revisions(&received, 50)[11..], &[15, 16]);
 }
 
 /// The member's resident memory, in KiB.

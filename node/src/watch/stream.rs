@@ -1,19 +1,22 @@
 //! One client Watch stream and its watchers.
 //!
 //! A watcher is a key range, options and a position: the next revision it must receive.
-//! The stream's task delivers, watcher by watcher, a page of events at a time from the
-//! [`EventCache`], and waits for the client to take each response before reading more
+//! The watchers on the live path at the same position form the stream's synced group,
+//! indexed by key; the others (created from an older revision, or catching up) are read
+//! for position by position. The stream's task delivers a page of events at a time from
+//! the [`EventCache`], and waits for the client to take each response before reading more
 //! (the response channel is bounded), so a slow client costs a bounded amount of memory
 //! and its watchers simply stay behind; they are caught up from history later and never
 //! dropped. While a watcher reads from the stored history it is counted as slow; once it
-//! reaches the cached revisions it is back on the live path. Events of one revision always travel in one response, unless the watcher
-//! asked for `fragment` and the response would exceed the size limit.
+//! reaches the cached revisions it is back on the live path. Events of one revision
+//! always travel in one response, unless the watcher asked for `fragment` and the
+//! response would exceed the size limit.
 //!
 //! With auth on, creating a watcher needs read on its whole range, checked with the
 //! stream's token when the watcher is created; a refusal cancels that watcher with
 //! etcd's reason (the whole gRPC error text, as etcd sends it) and leaves the stream open.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +47,8 @@ const STREAM_WATCH_ID: i64 = -1;
 
 struct Watcher {
     range: WatchedRange,
+    /// The next revision it needs, while it is outside the synced group; a member of the
+    /// group stands at [`Synced::revision`] instead.
     next_revision: i64,
     prev_kv: bool,
     fragment: bool,
@@ -53,6 +58,148 @@ struct Watcher {
     /// Whether it is behind the in-memory cache and catching up from the stored history
     /// (counted in the `watch_slow_watchers` gauge until it rejoins the live path).
     slow: bool,
+    /// Whether it is a member of the stream's [`Synced`] group.
+    synced: bool,
+}
+
+/// The watchers of a stream that stand at the same revision on the live path (on a busy
+/// stream, nearly all of them), indexed by key: a new revision then costs a lookup per
+/// event instead of a pass over every watcher, as etcd's synced watcher group does.
+/// With 10,000 watchers on 100 streams, that pass took a third of a member's CPU.
+#[derive(Default)]
+struct Synced {
+    /// The next revision every member needs.
+    revision: i64,
+    /// Members watching a single key, by key.
+    by_key: HashMap<Vec<u8>, Vec<i64>>,
+    /// Members watching a range, checked one by one.
+    ranges: BTreeSet<i64>,
+    /// Members that want previous values.
+    prev_kv: usize,
+    /// Members in all.
+    len: usize,
+}
+
+impl Synced {
+    fn add(&mut self, id: i64, watcher: &Watcher) {
+        if watcher.range.range_end.is_empty() {
+            self.by_key
+                .entry(watcher.range.key.clone())
+                .or_default()
+                .push(id);
+        } else {
+            self.ranges.insert(id);
+        }
+        self.prev_kv += usize::from(watcher.prev_kv);
+        self.len += 1;
+    }
+
+    fn remove(&mut self, id: i64, watcher: &Watcher) {
+        if watcher.range.range_end.is_empty() {
+            if let Some(ids) = self.by_key.get_mut(&watcher.range.key) {
+                ids.retain(|member| *member != id);
+                if ids.is_empty() {
+                    self.by_key.remove(&watcher.range.key);
+                }
+            }
+        } else {
+            self.ranges.remove(&id);
+        }
+        self.prev_kv -= usize::from(watcher.prev_kv);
+        self.len -= 1;
+    }
+}
+
+/// Every watcher of a stream: the synced group, and the others each at its own position
+/// (created with an older start revision, or catching up from the stored history).
+struct Watchers {
+    all: BTreeMap<i64, Watcher>,
+    synced: Synced,
+    unsynced: BTreeSet<i64>,
+}
+
+impl Watchers {
+    fn new() -> Self {
+        Watchers {
+            all: BTreeMap::new(),
+            synced: Synced::default(),
+            unsynced: BTreeSet::new(),
+        }
+    }
+
+    /// Whether some watcher still has revisions up to `head` to receive.
+    fn behind(&self, head: i64) -> bool {
+        (self.synced.len > 0 && self.synced.revision <= head)
+            || self
+                .unsynced
+                .iter()
+                .any(|id| self.all.get(id).is_some_and(|w| w.next_revision <= head))
+    }
+
+    fn insert(&mut self, id: i64, watcher: Watcher) {
+        self.all.insert(id, watcher);
+        self.unsynced.insert(id);
+        self.try_sync(id);
+    }
+
+    fn remove(&mut self, id: i64) -> Option<Watcher> {
+        let watcher = self.all.remove(&id)?;
+        if watcher.synced {
+            self.synced.remove(id, &watcher);
+        } else {
+            self.unsynced.remove(&id);
+        }
+        Some(watcher)
+    }
+
+    /// Moves watcher `id` into the synced group when it is on the live path and stands
+    /// where the group does (an empty group takes its position).
+    fn try_sync(&mut self, id: i64) {
+        let Some(watcher) = self.all.get_mut(&id) else {
+            return;
+        };
+        if watcher.synced || watcher.slow {
+            return;
+        }
+        if self.synced.len == 0 {
+            self.synced.revision = watcher.next_revision;
+        } else if self.synced.revision != watcher.next_revision {
+            return;
+        }
+        watcher.synced = true;
+        self.synced.add(id, watcher);
+        self.unsynced.remove(&id);
+    }
+
+    /// Breaks the synced group up, each member keeping the group's position on its own;
+    /// `slow` when the group had to read the stored history.
+    fn dissolve(&mut self, node: &Node, slow: bool) {
+        let revision = self.synced.revision;
+        for (id, watcher) in self.all.iter_mut().filter(|(_, w)| w.synced) {
+            watcher.synced = false;
+            watcher.next_revision = revision;
+            if slow && !watcher.slow {
+                watcher.slow = true;
+                node.metrics.watch_slow_watchers.inc();
+            }
+            self.unsynced.insert(*id);
+        }
+        self.synced = Synced::default();
+    }
+
+    /// The synced members that receive `event`.
+    fn synced_receivers<'a>(&'a self, event: &'a Event) -> impl Iterator<Item = i64> + 'a {
+        let by_key = event
+            .kv
+            .as_ref()
+            .and_then(|kv| self.synced.by_key.get(&kv.key))
+            .into_iter()
+            .flatten();
+        by_key
+            .chain(self.synced.ranges.iter())
+            .copied()
+            .filter(move |id| self.all.get(id).is_some_and(|w| w.keep(event)))
+    }
 }
 
 /// Takes `watcher` out of the gauges when it ends.
@@ -65,8 +212,8 @@ fn forget(node: &Node, watcher: &Watcher) {
 
 /// Ends watcher `id` of a running stream: out of the stream, the gauges and the
 /// member's registry.
-fn end_watcher(node: &Node, entry: &StreamEntry, watchers: &mut BTreeMap<i64, Watcher>, id: i64) {
-    if let Some(watcher) = watchers.remove(&id) {
+fn end_watcher(node: &Node, entry: &StreamEntry, watchers: &mut Watchers, id: i64) {
+    if let Some(watcher) = watchers.remove(id) {
         forget(node, &watcher);
         entry.remove(id);
     }
@@ -103,7 +250,7 @@ pub async fn run(
     client: StreamClient,
 ) {
     let entry = node.watchers.open_stream(client);
-    let mut watchers: BTreeMap<i64, Watcher> = BTreeMap::new();
+    let mut watchers = Watchers::new();
     let mut next_id: i64 = 0;
     let mut head = cache.subscribe();
     let mut progress = tokio::time::interval(progress_interval);
@@ -112,7 +259,7 @@ pub async fn run(
     let result: Result<(), ()> = async {
         loop {
             deliver(&node, &cache, &entry, &mut watchers, &outbound).await?;
-            let behind = watchers.values().any(|w| w.next_revision <= cache.head());
+            let behind = watchers.behind(cache.head());
             if behind {
                 // More to deliver: take requests that are already waiting, then go on.
                 tokio::task::yield_now().await;
@@ -134,7 +281,7 @@ pub async fn run(
     }
     .await;
     let _ = result;
-    for watcher in watchers.values() {
+    for watcher in watchers.all.values() {
         forget(&node, watcher);
     }
     node.metrics.watch_streams.dec();
@@ -153,7 +300,7 @@ async fn handle(
     cache: &EventCache,
     entry: &StreamEntry,
     request: WatchRequest,
-    watchers: &mut BTreeMap<i64, Watcher>,
+    watchers: &mut Watchers,
     next_id: &mut i64,
     outbound: &mpsc::Sender<Result<WatchResponse, Status>>,
     token: &StreamToken,
@@ -182,7 +329,7 @@ async fn handle(
             // etcd answers a progress request only when every watcher is up to date, with
             // the revision they have all seen.
             let head = cache.head();
-            if watchers.values().all(|w| w.next_revision > head) {
+            if !watchers.behind(head) {
                 send(
                     outbound,
                     WatchResponse {
@@ -205,7 +352,7 @@ async fn create_watcher(
     cache: &EventCache,
     entry: &StreamEntry,
     create: WatchCreateRequest,
-    watchers: &mut BTreeMap<i64, Watcher>,
+    watchers: &mut Watchers,
     next_id: &mut i64,
     outbound: &mpsc::Sender<Result<WatchResponse, Status>>,
     token: &StreamToken,
@@ -238,7 +385,7 @@ async fn create_watcher(
             return send(outbound, refuse(create.watch_id, reason)).await;
         }
     };
-    if watchers.len() >= WATCHERS_PER_STREAM_MAX {
+    if watchers.all.len() >= WATCHERS_PER_STREAM_MAX {
         return send(
             outbound,
             refuse(-1, format!("vane: a watch stream holds at most {WATCHERS_PER_STREAM_MAX} watchers; open another stream")),
@@ -246,7 +393,7 @@ async fn create_watcher(
         .await;
     }
     let id = if create.watch_id != 0 {
-        if watchers.contains_key(&create.watch_id) {
+        if watchers.all.contains_key(&create.watch_id) {
             return send(
                 outbound,
                 refuse(create.watch_id, "mvcc: watcher ID already exists".into()),
@@ -255,7 +402,7 @@ async fn create_watcher(
         }
         create.watch_id
     } else {
-        while watchers.contains_key(next_id) {
+        while watchers.all.contains_key(next_id) {
             *next_id += 1;
         }
         *next_id
@@ -279,6 +426,7 @@ async fn create_watcher(
         progress_notify: create.progress_notify,
         sent_since_progress: false,
         slow: false,
+        synced: false,
     };
     watchers.insert(id, watcher);
     node.metrics.watchers.inc();
@@ -316,29 +464,109 @@ async fn may_watch(
     })
 }
 
-/// One page for every watcher that is behind the cache's head.
-///
-/// Watchers at the same position (on a live stream, nearly all of them) share one read of
-/// the cache: it copies only the events some watcher of the group wants, and each
-/// watcher then takes its own from that page. A read per watcher would cost watchers ×
-/// revisions cache reads on a busy stream.
+/// One page for every watcher that is behind the cache's head: the synced group's, then
+/// each other position's. Watchers that reach the group's position join it.
 async fn deliver(
     node: &Node,
     cache: &EventCache,
     entry: &StreamEntry,
-    watchers: &mut BTreeMap<i64, Watcher>,
+    watchers: &mut Watchers,
     outbound: &mpsc::Sender<Result<WatchResponse, Status>>,
 ) -> Result<(), ()> {
     let head = cache.head();
+    deliver_synced(node, cache, head, watchers, outbound).await?;
+    deliver_unsynced(node, cache, entry, head, watchers, outbound).await?;
+    let positioned: Vec<i64> = watchers.unsynced.iter().copied().collect();
+    for id in positioned {
+        watchers.try_sync(id);
+    }
+    Ok(())
+}
+
+/// The synced group's next page: one read of the cache, events handed to their watchers
+/// through the group's key index.
+async fn deliver_synced(
+    node: &Node,
+    cache: &EventCache,
+    head: i64,
+    watchers: &mut Watchers,
+    outbound: &mpsc::Sender<Result<WatchResponse, Status>>,
+) -> Result<(), ()> {
+    let from = watchers.synced.revision;
+    if watchers.synced.len == 0 || from > head {
+        return Ok(());
+    }
+    let read = {
+        let group = &*watchers;
+        let keep = |event: &Event| group.synced_receivers(event).next().is_some();
+        let selection = Selection {
+            keep: &keep,
+            prev_kv: group.synced.prev_kv > 0,
+        };
+        cache
+            .read(from, WATCH_PAGE_EVENTS, WATCH_PAGE_BYTES, selection)
+            .await
+    };
+    let page = match read {
+        Ok(page) => page,
+        Err(StoreError::Compacted { .. }) => {
+            // Each member is told on its own, by the next read at its position.
+            watchers.dissolve(node, false);
+            return Ok(());
+        }
+        Err(e) => {
+            tracing::error!(error = %e, from, "cannot read history for watchers");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            return Ok(());
+        }
+    };
+    let mut wanted: BTreeMap<i64, Vec<Event>> = BTreeMap::new();
+    for event in &page.events {
+        for id in watchers.synced_receivers(event) {
+            let prev_kv = watchers.all.get(&id).is_some_and(|w| w.prev_kv);
+            wanted
+                .entry(id)
+                .or_default()
+                .push(copy_event(event, prev_kv));
+        }
+    }
+    watchers.synced.revision = page.next_revision.max(from);
+    if page.from_disk {
+        // The group fell behind the cache (its client read slowly): its members catch up
+        // one position at a time and rejoin once live.
+        node.metrics.watch_catchup_reads.inc();
+        watchers.dissolve(node, true);
+    }
+    for (id, events) in wanted {
+        if let Some(watcher) = watchers.all.get_mut(&id) {
+            send_events(node, head, id, watcher, events, outbound).await?;
+        }
+    }
+    Ok(())
+}
+
+/// One page for each position outside the synced group. Watchers at the same position
+/// share one read of the cache: it copies only the events some of them want, and each
+/// then takes its own from that page.
+async fn deliver_unsynced(
+    node: &Node,
+    cache: &EventCache,
+    entry: &StreamEntry,
+    head: i64,
+    watchers: &mut Watchers,
+    outbound: &mpsc::Sender<Result<WatchResponse, Status>>,
+) -> Result<(), ()> {
     let mut groups: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-    for (id, watcher) in watchers.iter() {
-        if watcher.next_revision <= head {
+    for id in &watchers.unsynced {
+        if let Some(watcher) = watchers.all.get(id)
+            && watcher.next_revision <= head
+        {
             groups.entry(watcher.next_revision).or_default().push(*id);
         }
     }
     for (from, ids) in groups {
         let read = {
-            let members: Vec<&Watcher> = ids.iter().filter_map(|id| watchers.get(id)).collect();
+            let members: Vec<&Watcher> = ids.iter().filter_map(|id| watchers.all.get(id)).collect();
             let keep = |event: &Event| members.iter().any(|w| w.keep(event));
             let selection = Selection {
                 keep: &keep,
@@ -381,7 +609,7 @@ async fn deliver(
             node.metrics.watch_catchup_reads.inc();
         }
         for id in ids {
-            let Some(watcher) = watchers.get_mut(&id) else {
+            let Some(watcher) = watchers.all.get_mut(&id) else {
                 continue;
             };
             if page.from_disk != watcher.slow {
@@ -397,27 +625,40 @@ async fn deliver(
                 .events
                 .iter()
                 .filter(|e| watcher.keep(e))
-                .map(|e| Event {
-                    r#type: e.r#type,
-                    kv: e.kv.clone(),
-                    prev_kv: if watcher.prev_kv {
-                        e.prev_kv.clone()
-                    } else {
-                        None
-                    },
-                })
+                .map(|e| copy_event(e, watcher.prev_kv))
                 .collect();
-            if events.is_empty() {
-                continue;
-            }
-            watcher.sent_since_progress = true;
-            node.metrics.watch_events_sent.inc_by(events.len() as u64);
-            let fragment = watcher.fragment;
-            let limit = node.config.request_bytes_max;
-            for response in split(node, head, id, events, fragment, limit) {
-                send(outbound, response).await?;
-            }
+            send_events(node, head, id, watcher, events, outbound).await?;
         }
+    }
+    Ok(())
+}
+
+/// A watcher's copy of `event`, with its previous value only when the watcher asked.
+fn copy_event(event: &Event, prev_kv: bool) -> Event {
+    Event {
+        r#type: event.r#type,
+        kv: event.kv.clone(),
+        prev_kv: if prev_kv { event.prev_kv.clone() } else { None },
+    }
+}
+
+/// Sends `events` (none is nothing to send) to watcher `id`, fragmented if it asked.
+async fn send_events(
+    node: &Node,
+    head: i64,
+    id: i64,
+    watcher: &mut Watcher,
+    events: Vec<Event>,
+    outbound: &mpsc::Sender<Result<WatchResponse, Status>>,
+) -> Result<(), ()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    watcher.sent_since_progress = true;
+    node.metrics.watch_events_sent.inc_by(events.len() as u64);
+    let limit = node.config.request_bytes_max;
+    for response in split(node, head, id, events, watcher.fragment, limit) {
+        send(outbound, response).await?;
     }
     Ok(())
 }
@@ -472,15 +713,21 @@ fn split(
 async fn notify_progress(
     node: &Node,
     cache: &EventCache,
-    watchers: &mut BTreeMap<i64, Watcher>,
+    watchers: &mut Watchers,
     outbound: &mpsc::Sender<Result<WatchResponse, Status>>,
 ) -> Result<(), ()> {
     let head = cache.head();
-    for (id, watcher) in watchers.iter_mut() {
+    let synced_revision = watchers.synced.revision;
+    for (id, watcher) in watchers.all.iter_mut() {
         if !watcher.progress_notify {
             continue;
         }
-        if watcher.next_revision > head && !watcher.sent_since_progress {
+        let position = if watcher.synced {
+            synced_revision
+        } else {
+            watcher.next_revision
+        };
+        if position > head && !watcher.sent_since_progress {
             send(
                 outbound,
                 WatchResponse {
