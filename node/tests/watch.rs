@@ -277,6 +277,21 @@ fn revisions(received: &Received, id: i64) -> Vec<i64> {
         .map_or(Vec::new(), |events| events.iter().map(|e| e.0).collect())
 }
 
+/// Adds the events of `response` to what its watcher received.
+fn record(received: &mut Received, response: WatchResponse) {
+    for event in response.events {
+        let kv = event.kv.expect("kv");
+        received.entry(response.watch_id).or_default().push((
+            kv.mod_revision,
+            String::from_utf8_lossy(&kv.key).into_owned(),
+            event.r#type == EventType::Put as i32,
+            event
+                .prev_kv
+                .map(|p| String::from_utf8_lossy(&p.value).into_owned()),
+        ));
+    }
+}
+
 /// Reads responses until `done` says the events received so far are enough.
 async fn receive_until(
     stream: &mut Stream,
@@ -289,17 +304,7 @@ async fn receive_until(
             !response.canceled || response.events.is_empty(),
             "{response:?}"
         );
-        for event in response.events {
-            let kv = event.kv.expect("kv");
-            received.entry(response.watch_id).or_default().push((
-                kv.mod_revision,
-                String::from_utf8_lossy(&kv.key).into_owned(),
-                event.r#type == EventType::Put as i32,
-                event
-                    .prev_kv
-                    .map(|p| String::from_utf8_lossy(&p.value).into_owned()),
-            ));
-        }
+        record(received, response);
     }
 }
 
@@ -350,15 +355,7 @@ async fn watchers_of_one_stream_each_receive_exactly_their_own_events() {
             assert!(!response.canceled, "{response:?}");
             created += 1;
         }
-        for event in response.events {
-            let kv = event.kv.expect("kv");
-            received.entry(response.watch_id).or_default().push((
-                kv.mod_revision,
-                String::from_utf8_lossy(&kv.key).into_owned(),
-                true,
-                None,
-            ));
-        }
+        record(&mut received, response);
     }
 
     for n in 0..5 {
