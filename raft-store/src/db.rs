@@ -310,6 +310,10 @@ const CURRENT_CACHE_ENTRY_OVERHEAD: usize = 64;
 /// what the database holds. A new generation of the database (a snapshot installed) comes
 /// with a new, empty cache.
 ///
+/// Client reads of one key's current version are served from it too ([`CurrentCache::read`]),
+/// with the revision it stands for: each commit moves that revision and the entries
+/// together, under one lock, before the new revision is published to readers.
+///
 /// When it is full it is emptied and starts over: simpler than an LRU, and for the key
 /// sets of a configuration store it is rarely full.
 #[derive(Default)]
@@ -317,11 +321,25 @@ pub(crate) struct CurrentCache {
     entries: Mutex<CurrentEntries>,
 }
 
+/// The state the current-version cache stands for: what a read served from it answers
+/// at.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct CachedAt {
+    /// The store's revision after the last commit.
+    pub(crate) revision: i64,
+    /// The compacted revision then.
+    pub(crate) compacted: i64,
+    /// Whether auth was on then (reads must then be checked against the user's roles).
+    pub(crate) auth_enabled: bool,
+}
+
 #[derive(Default)]
 struct CurrentEntries {
     /// `None`: the key is known not to exist.
     map: HashMap<Vec<u8>, Option<Vec<u8>>>,
     bytes: usize,
+    /// Unknown until the first commit through the cache.
+    at: Option<CachedAt>,
 }
 
 fn cached_bytes(key: &[u8], value: &Option<Vec<u8>>) -> usize {
@@ -358,6 +376,41 @@ impl CurrentCache {
 
     fn insert(&self, key: &[u8], value: Option<Vec<u8>>) {
         self.lock().insert(key.to_vec(), value);
+    }
+
+    /// The current version of `key` (`None` when it does not exist) and the state that is
+    /// the version of; `None` when the key is not cached or no commit has been seen yet.
+    pub(crate) fn read(&self, key: &[u8]) -> Option<(CachedAt, Option<Vec<u8>>)> {
+        let entries = self.lock();
+        let at = entries.at?;
+        entries.map.get(key).map(|value| (at, value.clone()))
+    }
+}
+
+/// A reader that knows one key's current version and nothing else: what a read served
+/// from the [`CurrentCache`] hands to the range code. Anything else it is asked for is an
+/// error, not an empty answer.
+pub(crate) struct CachedKey<'a> {
+    pub(crate) key: &'a [u8],
+    pub(crate) value: Option<Vec<u8>>,
+}
+
+impl Reader for CachedKey<'_> {
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if cf == Cf::Kv && key == self.key {
+            return Ok(self.value.clone());
+        }
+        Err(StoreError::Corrupt(format!(
+            "a cached read of one key was asked for another record ({})",
+            cf.name()
+        )))
+    }
+
+    fn scan(&self, cf: Cf, _from: &[u8], _to: Option<&[u8]>, _visit: Visitor<'_>) -> Result<()> {
+        Err(StoreError::Corrupt(format!(
+            "a cached read of one key was asked to scan {}",
+            cf.name()
+        )))
     }
 }
 
@@ -413,11 +466,13 @@ impl<'a> BatchView<'a> {
         }
     }
 
-    /// Tells the current-version cache what this view's batch wrote: call once the batch
-    /// is in the database, never before (a failed write must leave the cache as it was).
-    pub(crate) fn committed(&self) {
+    /// Tells the current-version cache what this view's batch wrote, and the state the
+    /// database is in now (`at`): call once the batch is in the database, never before (a
+    /// failed write must leave the cache as it was), and before readers learn of `at`.
+    pub(crate) fn committed(&self, at: CachedAt) {
         let Some(current) = self.current else { return };
         let mut entries = current.lock();
+        entries.at = Some(at);
         if self.range_deletes.iter().any(|(cf, _, _)| *cf == Cf::Kv) {
             // Not made today; should one ever be, forget rather than work out what it hit.
             entries.map.clear();
@@ -707,9 +762,26 @@ mod tests {
             Some(Some(b"db".to_vec())),
             "not committed yet"
         );
+        assert_eq!(
+            cache.read(b"a"),
+            None,
+            "no commit seen: reads go to the database"
+        );
         db.write(view.write_batch().unwrap()).unwrap();
-        view.committed();
+        let at = CachedAt {
+            revision: 7,
+            compacted: 2,
+            auth_enabled: false,
+        };
+        view.committed(at);
         assert_eq!(cache.get(b"a"), Some(Some(b"new".to_vec())));
+        assert_eq!(cache.read(b"a"), Some((at, Some(b"new".to_vec()))));
+        assert_eq!(
+            cache.read(b"b"),
+            Some((at, None)),
+            "known not to exist at 7"
+        );
+        assert_eq!(cache.read(b"c"), None, "never looked up");
         assert_eq!(
             cache.get(b"b"),
             Some(None),
