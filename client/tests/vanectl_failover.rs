@@ -68,7 +68,7 @@ async fn every_verb_survives_a_dead_endpoint_and_a_killed_leader() {
         &vanectl(&seed, &["put", "lk", "v", &format!("--lease={kept}")], None),
     );
 
-    let leader = cluster.leader().await.expect("a leader");
+    let leader = cluster.wait_for_leader().await.expect("a leader");
     let leader_endpoint = host_port(cluster.client_url(&leader).expect("leader url"));
     let survivors: Vec<String> = all
         .iter()

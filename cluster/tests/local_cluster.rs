@@ -62,7 +62,7 @@ async fn an_added_member_catches_up_and_votes_and_a_removed_member_is_gone_and_s
     put(&added_url, "through-n4", "yes").await;
 
     // Remove the leader itself: the hardest case, since it answers while stepping down.
-    let leader = cluster.leader().await.expect("a leader");
+    let leader = cluster.wait_for_leader().await.expect("a leader");
     cluster.remove_member(&leader).await.unwrap();
     assert!(!cluster.member_names().contains(&leader));
     let survivor = cluster.endpoints()[0].clone();
@@ -90,7 +90,7 @@ async fn an_added_member_catches_up_and_votes_and_a_removed_member_is_gone_and_s
 async fn stopping_the_leader_hands_over_and_a_restart_rejoins_with_its_data() {
     let temp = tempfile::tempdir().unwrap();
     let mut cluster = LocalCluster::start(spec(3, temp.path())).await.unwrap();
-    let leader = cluster.leader().await.expect("a leader");
+    let leader = cluster.wait_for_leader().await.expect("a leader");
     let leader_url = cluster.client_url(&leader).unwrap();
     put(&leader_url, "k", "before-stop").await;
 
