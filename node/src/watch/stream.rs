@@ -76,8 +76,6 @@ struct Synced {
     ranges: BTreeSet<i64>,
     /// Members that want previous values.
     prev_kv: usize,
-    /// Members in all.
-    len: usize,
 }
 
 impl Synced {
@@ -91,7 +89,6 @@ impl Synced {
             self.ranges.insert(id);
         }
         self.prev_kv += usize::from(watcher.prev_kv);
-        self.len += 1;
     }
 
     fn remove(&mut self, id: i64, watcher: &Watcher) {
@@ -106,7 +103,6 @@ impl Synced {
             self.ranges.remove(&id);
         }
         self.prev_kv -= usize::from(watcher.prev_kv);
-        self.len -= 1;
     }
 }
 
@@ -127,9 +123,14 @@ impl Watchers {
         }
     }
 
+    /// Whether the synced group has members: every watcher is in it or in `unsynced`.
+    fn any_synced(&self) -> bool {
+        self.all.len() > self.unsynced.len()
+    }
+
     /// Whether some watcher still has revisions up to `head` to receive.
     fn behind(&self, head: i64) -> bool {
-        (self.synced.len > 0 && self.synced.revision <= head)
+        (self.any_synced() && self.synced.revision <= head)
             || self
                 .unsynced
                 .iter()
@@ -155,13 +156,14 @@ impl Watchers {
     /// Moves watcher `id` into the synced group when it is on the live path and stands
     /// where the group does (an empty group takes its position).
     fn try_sync(&mut self, id: i64) {
+        let group_empty = !self.any_synced();
         let Some(watcher) = self.all.get_mut(&id) else {
             return;
         };
         if watcher.synced || watcher.slow {
             return;
         }
-        if self.synced.len == 0 {
+        if group_empty {
             self.synced.revision = watcher.next_revision;
         } else if self.synced.revision != watcher.next_revision {
             return;
@@ -493,7 +495,7 @@ async fn deliver_synced(
     outbound: &mpsc::Sender<Result<WatchResponse, Status>>,
 ) -> Result<(), ()> {
     let from = watchers.synced.revision;
-    if watchers.synced.len == 0 || from > head {
+    if !watchers.any_synced() || from > head {
         return Ok(());
     }
     let read = {
