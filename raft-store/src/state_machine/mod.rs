@@ -260,26 +260,20 @@ impl StateMachine {
         })
     }
 
-    fn db_and_current_cache(&self) -> (Arc<DB>, Arc<CurrentCache>) {
-        let live = self
-            .live
+    /// The live generation: its database and current-version cache.
+    fn live(&self) -> std::sync::RwLockReadGuard<'_, Live> {
+        self.live
             .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn db_and_current_cache(&self) -> (Arc<DB>, Arc<CurrentCache>) {
+        let live = self.live();
         (live.db.clone(), live.current.clone())
     }
 
-    fn current_cache(&self) -> Arc<CurrentCache> {
-        match self.live.read() {
-            Ok(live) => live.current.clone(),
-            Err(poisoned) => poisoned.into_inner().current.clone(),
-        }
-    }
-
     fn db(&self) -> Arc<DB> {
-        match self.live.read() {
-            Ok(live) => live.db.clone(),
-            Err(poisoned) => poisoned.into_inner().db.clone(),
-        }
+        self.live().db.clone()
     }
 
     /// The applied log id, membership and counters, as last committed.
@@ -340,7 +334,7 @@ impl StateMachine {
         if !request.range_end.is_empty() || request.revision > 0 {
             return Ok(None);
         }
-        let current = self.current_cache();
+        let current = self.live().current.clone();
         let Some((at, value)) = current.read(&request.key) else {
             return Ok(None);
         };
@@ -835,10 +829,7 @@ impl StateMachine {
             .clone()
             .ok_or_else(|| StoreError::Corrupt("snapshot header has no meta".into()))?;
 
-        let generation = {
-            let live = self.live.read().unwrap_or_else(|p| p.into_inner());
-            live.generation + 1
-        };
+        let generation = self.live().generation + 1;
         let new_path = self.dir.generation_path(generation);
         if new_path.exists() {
             std::fs::remove_dir_all(&new_path)
