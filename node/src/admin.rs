@@ -24,6 +24,8 @@ pub fn router(node: Arc<Node>) -> Router {
 
 async fn metrics(State(node): State<Arc<Node>>) -> Response {
     node.metrics
+        .record_log_progress(&node.raft.metrics().borrow_watched());
+    node.metrics
         .db_size_bytes
         .set(node.state_machine.db_size_bytes() as i64);
     node.metrics

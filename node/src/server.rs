@@ -308,14 +308,18 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 /// stayed up would keep answering Status and serving stale reads while unable to store
 /// anything, and a supervisor restart brings it back once the disk works again.
 async fn raft_stopped(node: &Node) -> String {
-    let mut watch = node.raft.metrics();
+    // The server metrics change only with leadership, and their channel closes when the
+    // core stops (after it has recorded why): following them rather than the full metrics,
+    // which are sent on every turn of the core, keeps this task asleep under writes.
+    let mut server = node.raft.server_metrics();
     loop {
-        if let Err(fatal) = &watch.borrow_watched().running_state {
+        let changed = server.changed().await;
+        if let Err(fatal) = &node.raft.metrics().borrow_watched().running_state {
             let fatal = fatal.to_string();
             tracing::error!(error = %fatal, "Raft stopped; stopping this member");
             return fatal;
         }
-        if watch.changed().await.is_err() {
+        if changed.is_err() {
             return "its metrics channel closed".to_string();
         }
     }

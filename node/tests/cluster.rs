@@ -251,6 +251,17 @@ async fn admin_endpoint_reports_health_readiness_and_metrics() {
             "missing {expected:?} in\n{metrics}"
         );
     }
+    // The log's progress, read when scraped: the founding entries and the put are applied.
+    let applied = sample(&metrics, "vane_raft_applied_index");
+    assert!(applied >= 2.0, "{metrics}");
+    assert!(
+        sample(&metrics, "vane_raft_committed_index") >= applied,
+        "{metrics}"
+    );
+    assert!(
+        sample(&metrics, "vane_raft_last_log_index") >= applied,
+        "{metrics}"
+    );
     // Where the memory goes: the process as a whole, and RocksDB's share of it.
     let resident = sample(&metrics, "process_resident_memory_bytes");
     assert!(resident > (1 << 20) as f64, "{metrics}");

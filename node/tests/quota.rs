@@ -1,10 +1,11 @@
 //! `--quota-backend-bytes`: past the quota, writes that grow the store are refused with
 //! etcd's NOSPACE error on every member (the alarm is replicated), deletes and
-//! compaction still work, and after freeing space and disarming, writes resume.
+//! compaction still work, and after freeing space and disarming, writes resume. And a
+//! member whose disk fails to sync stops.
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{Cluster, put};
 use vane_proto::etcdserverpb::alarm_request::AlarmAction;
@@ -120,4 +121,69 @@ async fn over_quota_writes_are_refused_everywhere_until_space_is_freed_and_the_a
             Err(status) => panic!("writes never resumed: {status:?}"),
         }
     }
+}
+
+/// The call (per thread) from which `strace` fails every fsync and fdatasync with EIO in
+/// the test below: past a member's start, within a few dozen synced writes.
+const FAILING_FSYNC_FROM_CALL: u32 = 20;
+
+/// A member whose disk stops syncing stops itself, as etcd does on a failed fsync, rather
+/// than stay up answering from state it can no longer persist. The member notices through
+/// openraft's server metrics closing when its Raft core stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_whose_fsync_fails_exits_rather_than_serve_on() {
+    let mut cluster = Cluster::start(1);
+    cluster.wait_for_leader(Duration::from_secs(20)).await;
+    put(&mut cluster.kv(0).await, "before", "1")
+        .await
+        .expect("a put before the fault");
+    cluster.kill(0);
+    let from = FAILING_FSYNC_FROM_CALL;
+    cluster.members[0].launcher = [
+        "strace",
+        "-f",
+        "-qq",
+        "--seccomp-bpf",
+        "-o",
+        "/dev/null",
+        "-e",
+        "trace=fsync,fdatasync",
+        "-e",
+        &format!("inject=fdatasync:error=EIO:when={from}+"),
+        "-e",
+        &format!("inject=fsync:error=EIO:when={from}+"),
+        "--",
+    ]
+    .map(String::from)
+    .to_vec();
+    cluster.spawn(0);
+    cluster.wait_for_leader(Duration::from_secs(20)).await;
+
+    let mut kv = cluster.kv(0).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut n = 0;
+    let status = loop {
+        let process = cluster.members[0].process.as_mut().expect("started");
+        if let Some(status) = process.try_wait().expect("poll the member") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the member kept running after {n} puts with a failing disk; its log:\n{}",
+            cluster.log_of(0)
+        );
+        n += 1;
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            put(&mut kv, &format!("after/{n}"), "x"),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let log = cluster.log_of(0);
+    assert!(!status.success(), "exited {status} with a failing disk");
+    assert!(
+        log.contains("Raft stopped"),
+        "exited without saying why; its log:\n{log}"
+    );
 }

@@ -51,6 +51,9 @@ pub struct Member {
     pub cluster_state: &'static str,
     /// `http` or `https`, for the client and peer URLs.
     pub scheme: &'static str,
+    /// A program and its arguments that start `vaned` (its path is appended), such as
+    /// `strace` injecting faults; `vaned` itself when empty.
+    pub launcher: Vec<String>,
 }
 
 impl Member {
@@ -95,6 +98,7 @@ impl Cluster {
                 extra_args: Vec::new(),
                 cluster_state: "new",
                 scheme,
+                launcher: Vec::new(),
             })
             .collect();
         let initial_cluster = members
@@ -123,7 +127,16 @@ impl Cluster {
             .append(true)
             .open(&m.log)
             .expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_vaned"))
+        let vaned = env!("CARGO_BIN_EXE_vaned");
+        let mut command = match m.launcher.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(vaned);
+                command
+            }
+            None => Command::new(vaned),
+        };
+        let child = command
             .args([
                 "--name",
                 &m.name,
@@ -175,6 +188,7 @@ impl Cluster {
             extra_args,
             cluster_state: "existing",
             scheme,
+            launcher: Vec::new(),
         });
         (i, peer_url)
     }
