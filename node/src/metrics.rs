@@ -304,10 +304,11 @@ pub async fn follow_raft(node: Arc<Node>) {
     let mut last_leader = None;
     loop {
         {
-            let m = node.raft.metrics();
-            let m = m.borrow_watched();
+            // Read from the server metrics themselves: openraft sends them before the
+            // full metrics, which may not show this change yet.
+            let m = server.borrow_watched();
             let metrics = &node.metrics;
-            metrics.raft_term.set(m.current_term as i64);
+            metrics.raft_term.set(m.vote.leader_id().term as i64);
             metrics
                 .has_leader
                 .set(i64::from(m.current_leader.is_some()));
