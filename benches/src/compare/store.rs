@@ -1,9 +1,13 @@
 //! The store section: what the same writes cost each system, and whether history slows
-//! reads. On a fresh cluster: populate `--key-count` keys and measure serializable gets;
-//! put `--footprint-puts` times over those keys and read every member's memory and disk;
-//! put on until `--history-revisions` puts in all; measure the same gets again (without
-//! writing the keys once more, which would hide the history behind fresh versions).
-//! Each read figure is the best of [`READ_RUNS`] runs.
+//! reads. On a fresh cluster: populate `--key-count` keys, put `--footprint-puts` times
+//! over them and read every member's memory and disk, then put on until
+//! `--history-revisions` puts in all. Beside it, a second cluster of the same system holds
+//! only the populated keys: the fresh store. The same serializable gets then run against
+//! the two in turn, fresh, history, fresh, history (without writing the keys once more,
+//! which would hide the history behind fresh versions), so that whatever else loads the
+//! machine meanwhile slows both figures alike: single runs on one unchanged store
+//! differed by up to 1.25× from one ten-second run to the next. Each read figure is the
+//! best of [`READ_RUNS`] runs.
 
 use std::path::Path;
 
@@ -57,10 +61,8 @@ async fn run_once(
     dir: &Path,
 ) -> Result<StoreRun, BenchError> {
     let options = &comparison.options;
-    let cluster = comparison.start_cluster(system, dir).await?;
-    let endpoints = cluster.endpoints_leader_first().await;
-    let config = |workload| {
-        let mut config = WorkloadConfig::new(workload, endpoints.clone());
+    let config = |endpoints: &[String], workload| {
+        let mut config = WorkloadConfig::new(workload, endpoints.to_vec());
         config.clients = CLIENTS;
         config.connections = endpoints.len();
         config.key_count = options.key_count;
@@ -69,12 +71,6 @@ async fn run_once(
         config.duration_secs = Some(options.duration_secs);
         config
     };
-    let writes = |puts| {
-        let mut writes = config(Workload::Put);
-        writes.duration_secs = None;
-        writes.total_ops = Some(puts);
-        writes
-    };
     let save = |name: &str, report: &Report| {
         comparison.results.write_json(
             &format!("store/{}-rep{repetition}-{name}.json", system.name()),
@@ -82,18 +78,15 @@ async fn run_once(
         )
     };
 
-    let read_runs = async |mut config: WorkloadConfig, name: &str| {
-        let mut runs = Vec::with_capacity(READ_RUNS);
-        for run in 1..=READ_RUNS {
-            let report = crate::run(config.clone()).await?;
-            save(&format!("{name}-{run}"), &report)?;
-            // The first run wrote the keys (or the history did); the others read them.
-            config.skip_populate = true;
-            runs.push(report);
-        }
-        Ok::<_, BenchError>(runs)
+    let cluster = comparison.start_cluster(system, dir).await?;
+    let endpoints = cluster.endpoints_leader_first().await;
+    crate::workload::populate(&config(&endpoints, Workload::GetSerializable)).await?;
+    let writes = |puts| {
+        let mut writes = config(&endpoints, Workload::Put);
+        writes.duration_secs = None;
+        writes.total_ops = Some(puts);
+        writes
     };
-    let fresh_runs = read_runs(config(Workload::GetSerializable), "reads-fresh").await?;
     let footprint_writes = crate::run(writes(options.footprint_puts)).await?;
     save("footprint-writes", &footprint_writes)?;
     let footprint = cluster.footprint();
@@ -104,9 +97,30 @@ async fn run_once(
         save("history-writes", &history_writes)?;
         history_reports.push(history_writes);
     }
-    let mut after_config = config(Workload::GetSerializable);
-    after_config.skip_populate = true;
-    let after_runs = read_runs(after_config, "reads-after-history").await?;
+
+    // Inside the history cluster's directory, so that it goes (or stays for its logs)
+    // with it.
+    let fresh_cluster = comparison
+        .start_cluster(system, &dir.join("fresh-store"))
+        .await?;
+    let fresh_endpoints = fresh_cluster.endpoints_leader_first().await;
+    crate::workload::populate(&config(&fresh_endpoints, Workload::GetSerializable)).await?;
+    let reads = |endpoints: &[String]| {
+        let mut reads = config(endpoints, Workload::GetSerializable);
+        reads.skip_populate = true;
+        reads
+    };
+    let mut fresh_runs = Vec::with_capacity(READ_RUNS);
+    let mut after_runs = Vec::with_capacity(READ_RUNS);
+    for run in 1..=READ_RUNS {
+        let fresh = crate::run(reads(&fresh_endpoints)).await?;
+        save(&format!("reads-fresh-{run}"), &fresh)?;
+        fresh_runs.push(fresh);
+        let after = crate::run(reads(&endpoints)).await?;
+        save(&format!("reads-after-history-{run}"), &after)?;
+        after_runs.push(after);
+    }
+    drop(fresh_cluster);
     drop(cluster);
 
     let throughput = |report: &Report, kind| {

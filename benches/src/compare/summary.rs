@@ -482,7 +482,7 @@ impl CompareSummary {
             },
             FigureRow {
                 label: format!(
-                    "serializable gets/s, fresh store (64 clients, best of {})",
+                    "serializable gets/s, fresh store (64 clients, best of {}, alternating with the row below)",
                     super::store::READ_RUNS
                 ),
                 vane: fresh_vane,
