@@ -80,6 +80,10 @@ async fn compare_measures_each_system_on_its_own_cluster_and_writes_a_readable_s
         assert!(run.history_puts_per_sec > 0.0, "{run:?}");
         assert_eq!(run.errors, 0, "{run:?}");
         assert_eq!(run.footprint.len(), 3, "{run:?}");
+        assert!(
+            run.footprint.iter().all(|node| node.written_bytes > 0),
+            "every member wrote its puts to the disk: {run:?}"
+        );
     }
 
     assert_eq!(systems_of(&summary.recovery, |run| run.system), alternation);

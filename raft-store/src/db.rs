@@ -165,10 +165,16 @@ pub(crate) fn storage_memory(db: &DB, names: &[&str], shared_block_cache: bool) 
 }
 
 /// Opens (creating if needed) a state machine database with all its column families.
+///
+/// Apply writes without RocksDB's write-ahead log (see [`apply_write_options`]), so what
+/// is on disk is what the last flush wrote. Flushes are atomic across the column
+/// families: every flush persists all of them at one point between two apply batches,
+/// and the applied log id in `Meta` always matches the data beside it.
 pub(crate) fn open_state_machine_db(path: &Path) -> Result<Arc<DB>> {
     let mut options = Options::default();
     options.create_if_missing(true);
     options.create_missing_column_families(true);
+    options.set_atomic_flush(true);
     options.set_keep_log_file_num(4);
     options.set_max_total_wal_size(64 << 20);
     options.set_db_write_buffer_size(MEMTABLES_BYTES_MAX);
@@ -195,6 +201,33 @@ pub(crate) fn open_state_machine_db(path: &Path) -> Result<Arc<DB>> {
     });
     let db = DB::open_cf_descriptors(&options, path, descriptors)?;
     Ok(Arc::new(db))
+}
+
+/// How apply writes to the state machine: without RocksDB's write-ahead log.
+///
+/// The Raft log is the write-ahead log of the state machine: every applied entry is in it,
+/// synced, and openraft applies again at start whatever the state machine has lost (from
+/// its applied log id to the committed one). A second WAL cost each batch a write and the
+/// kernel its writeback, for nothing a restart needs. What makes the log safe to purge is
+/// the flush before a snapshot ([`crate::state_machine::StateMachine::build_snapshot`]): the
+/// log is purged only up to a snapshot, and the live store is flushed past it by then.
+pub(crate) fn apply_write_options() -> rocksdb::WriteOptions {
+    let mut options = rocksdb::WriteOptions::default();
+    options.disable_wal(true);
+    options
+}
+
+/// Flushes the memtables of every column family of a state machine database, as one
+/// atomic flush. A flush of some families alone would persist them at a later batch than
+/// the others (and than the applied log id in `Meta`), and a restart would then apply
+/// again, over the later ones, entries they already hold.
+pub(crate) fn flush_all(db: &DB) -> Result<()> {
+    let handles = Cf::ALL
+        .iter()
+        .map(|cf| handle(db, *cf))
+        .collect::<Result<Vec<_>>>()?;
+    db.flush_cfs_opt(&handles, &rocksdb::FlushOptions::default())?;
+    Ok(())
 }
 
 /// Opens a copy of a state machine database (a checkpoint) for reading only. Every table

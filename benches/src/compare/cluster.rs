@@ -15,7 +15,7 @@ use crate::error::BenchError;
 use super::etcd_cluster::EtcdCluster;
 use super::member_status;
 use super::options::CompareOptions;
-use super::process_stats::{NodeFootprint, disk_usage_bytes, memory_of};
+use super::process_stats::{NodeFootprint, disk_usage_bytes, memory_of, written_bytes_of};
 
 /// Members of every cluster the comparison starts.
 pub const MEMBERS: usize = 3;
@@ -251,6 +251,10 @@ pub fn footprint_of(member: &Member) -> NodeFootprint {
         rss_bytes,
         peak_rss_bytes,
         disk_bytes: disk_usage_bytes(&member.data_dir).unwrap_or_default(),
+        written_bytes: member
+            .pid
+            .and_then(|pid| written_bytes_of(pid).ok())
+            .unwrap_or_default(),
     }
 }
 

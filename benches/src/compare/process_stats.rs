@@ -1,6 +1,6 @@
 //! What a member costs the machine, read from outside the way an operator would: resident
-//! memory from `/proc/PID/status` (VmRSS now, VmHWM the peak since the process started)
-//! and disk from the allocated blocks under its data directory (what `du` reports, so
+//! memory from `/proc/PID/status` (VmRSS now, VmHWM the peak since the process started),
+//! what it has written to the disk from `/proc/PID/io`, and disk from the allocated blocks under its data directory (what `du` reports, so
 //! etcd's preallocated WAL files count, as they do on a real disk).
 
 use std::path::Path;
@@ -18,6 +18,11 @@ pub struct NodeFootprint {
     pub peak_rss_bytes: u64,
     /// Bytes allocated on disk under the member's data directory.
     pub disk_bytes: u64,
+    /// Bytes the process has caused to be written to the disk since it started
+    /// (`write_bytes` of `/proc/PID/io`): its write amplification, which wears SSDs and
+    /// competes with its own fsyncs. 0 if it could not be read.
+    #[serde(default)]
+    pub written_bytes: u64,
 }
 
 /// Resident memory of a process: (VmRSS, VmHWM) in bytes.
@@ -34,6 +39,21 @@ pub fn memory_of(pid: u32) -> std::io::Result<(u64, u64)> {
             })
     };
     Ok((field("VmRSS")?, field("VmHWM")?))
+}
+
+/// Bytes a process has caused to be sent to the storage layer: `write_bytes` of
+/// `/proc/PID/io` (the data its writes and fsyncs put on the disk, not what sat in the
+/// page cache and was overwritten or deleted first).
+pub fn written_bytes_of(pid: u32) -> std::io::Result<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io"))?;
+    io.lines()
+        .find_map(|line| line.strip_prefix("write_bytes:")?.trim().parse().ok())
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("/proc/{pid}/io has no write_bytes line"),
+            )
+        })
 }
 
 /// The value of a `Name:   1234 kB` line of `/proc/PID/status`, in KiB.

@@ -440,6 +440,8 @@ impl CompareSummary {
             both(&|run| max(run.footprint.iter().map(|node| node.peak_rss_bytes as f64)));
         let (disk_vane, disk_etcd) =
             both(&|run| mean(run.footprint.iter().map(|node| node.disk_bytes as f64)));
+        let (written_vane, written_etcd) =
+            both(&|run| mean(run.footprint.iter().map(|node| node.written_bytes as f64)));
         let (writes_vane, writes_etcd) = both(&|run| run.history_puts_per_sec);
         let (fresh_vane, fresh_etcd) = both(&|run| run.reads_fresh_ops_per_sec);
         let (after_vane, after_etcd) = both(&|run| run.reads_after_history_ops_per_sec);
@@ -470,6 +472,13 @@ impl CompareSummary {
                 label: "disk per member, MiB (mean, allocated)".to_owned(),
                 vane: disk_vane.map(|bytes| bytes / MIB),
                 etcd: disk_etcd.map(|bytes| bytes / MIB),
+                shown_as: |value| cell(value, 1),
+                target: None,
+            },
+            FigureRow {
+                label: "written to disk per member, MiB (mean, since start)".to_owned(),
+                vane: written_vane.map(|bytes| bytes / MIB),
+                etcd: written_etcd.map(|bytes| bytes / MIB),
                 shown_as: |value| cell(value, 1),
                 target: None,
             },
@@ -703,6 +712,7 @@ mod tests {
                 rss_bytes: 50 << 20,
                 peak_rss_bytes: 64 << 20,
                 disk_bytes: 0,
+                written_bytes: 0,
             }],
             report_file: String::new(),
         }

@@ -37,8 +37,8 @@ use self::snapshot::{CHECKPOINT_PREFIX, SnapshotFile};
 use crate::auth::{self, Access, Caller};
 use crate::data_dir::{DataDir, FORMAT_VERSION, sync_dir};
 use crate::db::{
-    BatchView, CachedAt, CachedKey, Cf, CurrentCache, Reader, SnapshotReader,
-    open_state_machine_db, open_state_machine_read_only,
+    BatchView, CachedAt, CachedKey, Cf, CurrentCache, Reader, SnapshotReader, apply_write_options,
+    flush_all, open_state_machine_db, open_state_machine_read_only,
 };
 use crate::error::{Result, StoreError};
 use crate::governance::{self, SchemaCache};
@@ -643,7 +643,7 @@ impl StateMachine {
         view.put(Cf::Meta, META_KEY, meta.encode_to_vec());
         let events = view.take_events();
         let auth_enabled = auth::state(&view)?.enabled;
-        db.write(view.write_batch()?)?;
+        db.write_opt(view.write_batch()?, &apply_write_options())?;
         view.committed(CachedAt {
             revision: meta.revision,
             compacted: meta.compact_revision,
@@ -677,9 +677,9 @@ impl StateMachine {
     pub fn build_snapshot(&self) -> Result<SnapshotFile> {
         let dir = self.dir.snapshots_path();
         let db = self.db();
-        // The log may be purged up to this snapshot; the state it covers must be durable
-        // in the live store too (the checkpoint's flush makes it so; this covers the WAL).
-        db.flush_wal(true)?;
+        // The log may be purged up to this snapshot, so the live store must hold what it
+        // covers on disk: apply writes no WAL, and the checkpoint flushes every column
+        // family (atomically) before it links the files, which makes it so.
         let tmp = dir.join(format!("{CHECKPOINT_PREFIX}build.tmp"));
         remove_path(&tmp)?;
         rocksdb::checkpoint::Checkpoint::new(&db)?.create_checkpoint(&tmp)?;
@@ -723,8 +723,6 @@ impl StateMachine {
     /// without making it the current one: what a client's Snapshot request streams.
     pub fn write_snapshot(&self, path: &Path) -> Result<SnapshotHeader> {
         let db = self.db();
-        // The log may be purged up to this snapshot; the state it covers must be durable.
-        db.flush_wal(true)?;
         let reader = SnapshotReader::new(&db);
         let meta = read_meta(&reader)?;
         let last = meta.last_applied.unwrap_or_default();
@@ -855,8 +853,7 @@ impl StateMachine {
             .ok_or_else(|| StoreError::Corrupt("meta column family missing".into()))?;
         batch.put_cf(meta_cf, META_KEY, meta.encode_to_vec());
         db.write(batch)?;
-        db.flush_wal(true)?;
-        db.flush()?;
+        flush_all(&db)?;
 
         self.dir.set_current_generation(generation)?;
         let old = {
@@ -920,11 +917,7 @@ impl StateMachine {
     /// (etcd's Defragment).
     pub fn compact_storage(&self) -> Result<()> {
         let db = self.db();
-        for cf in Cf::ALL {
-            if let Some(handle) = db.cf_handle(cf.name()) {
-                db.flush_cf(handle)?;
-            }
-        }
+        flush_all(&db)?;
         for cf in Cf::ALL {
             if let Some(handle) = db.cf_handle(cf.name()) {
                 db.compact_range_cf(handle, None::<&[u8]>, None::<&[u8]>);
