@@ -885,9 +885,12 @@ impl StateMachine {
         crate::db::storage_memory(&db, &names, true)
     }
 
-    /// Bytes the state machine occupies on disk (its live generation's files, write-ahead
-    /// log included), recomputed at most every `DB_SIZE_REFRESH_MS`: what the quota and
-    /// Status report.
+    /// Bytes the state machine holds: its live generation's files, and its memtables,
+    /// which hold the newest writes before any file does (apply writes no write-ahead log,
+    /// so until a flush they are on disk only in the Raft log). The memtables count as
+    /// RocksDB estimates their memory, index and filter included: a few MiB at most
+    /// beyond their data, against quotas of hundreds of MiB and more. Recomputed at most
+    /// every `DB_SIZE_REFRESH_MS`: what the quota and Status report.
     pub fn db_size_bytes(&self) -> u64 {
         let mut cached = self.db_size.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((at, bytes)) = *cached
@@ -908,7 +911,8 @@ impl StateMachine {
                     .map(|m| m.len())
                     .sum()
             })
-            .unwrap_or(0);
+            .unwrap_or(0)
+            + self.storage_memory().memtables_bytes;
         *cached = Some((std::time::Instant::now(), bytes));
         bytes
     }
