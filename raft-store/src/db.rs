@@ -166,8 +166,8 @@ pub(crate) fn storage_memory(db: &DB, names: &[&str], shared_block_cache: bool) 
 
 /// Opens (creating if needed) a state machine database with all its column families.
 ///
-/// Apply writes without RocksDB's write-ahead log (see [`apply_write_options`]), so what
-/// is on disk is what the last flush wrote. Flushes are atomic across the column
+/// Nothing writes to it through RocksDB's write-ahead log (see [`write_options`]), so
+/// what is on disk is what the last flush wrote. Flushes are atomic across the column
 /// families: every flush persists all of them at one point between two apply batches,
 /// and the applied log id in `Meta` always matches the data beside it.
 pub(crate) fn open_state_machine_db(path: &Path) -> Result<Arc<DB>> {
@@ -176,7 +176,6 @@ pub(crate) fn open_state_machine_db(path: &Path) -> Result<Arc<DB>> {
     options.create_missing_column_families(true);
     options.set_atomic_flush(true);
     options.set_keep_log_file_num(4);
-    options.set_max_total_wal_size(64 << 20);
     options.set_db_write_buffer_size(MEMTABLES_BYTES_MAX);
     let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
     let descriptors = Cf::ALL.iter().map(|cf| {
@@ -203,15 +202,16 @@ pub(crate) fn open_state_machine_db(path: &Path) -> Result<Arc<DB>> {
     Ok(Arc::new(db))
 }
 
-/// How apply writes to the state machine: without RocksDB's write-ahead log.
+/// How everything writes to the state machine: without RocksDB's write-ahead log.
 ///
 /// The Raft log is the write-ahead log of the state machine: every applied entry is in it,
 /// synced, and openraft applies again at start whatever the state machine has lost (from
 /// its applied log id to the committed one). A second WAL cost each batch a write and the
 /// kernel its writeback, for nothing a restart needs. What makes the log safe to purge is
 /// the flush before a snapshot ([`crate::state_machine::StateMachine::build_snapshot`]): the
-/// log is purged only up to a snapshot, and the live store is flushed past it by then.
-pub(crate) fn apply_write_options() -> rocksdb::WriteOptions {
+/// log is purged only up to a snapshot, and the live store is flushed past it by then. A
+/// snapshot being installed is flushed before its generation becomes the live one.
+pub(crate) fn write_options() -> rocksdb::WriteOptions {
     let mut options = rocksdb::WriteOptions::default();
     options.disable_wal(true);
     options

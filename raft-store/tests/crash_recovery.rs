@@ -10,8 +10,8 @@
 //! its last flush, and the next child applies it again from the log. A thread of the child
 //! flushes every few milliseconds while it applies (a snapshot, a defragmentation), so
 //! kills land on both sides of flushes, and a flush that persisted some column families
-//! at a later batch than the applied id fails the counter check. The parent also checks that kills did lose applied entries,
-//! so that the replay is exercised and not assumed.
+//! at a later batch than the applied id fails the counter check. The parent also checks
+//! that kills did lose applied entries, so that the replay is exercised, not assumed.
 //!
 //! The child is this same test binary running the ignored `crash_child` test.
 

@@ -1,7 +1,8 @@
 //! What a member costs the machine, read from outside the way an operator would: resident
 //! memory from `/proc/PID/status` (VmRSS now, VmHWM the peak since the process started),
-//! what it has written to the disk from `/proc/PID/io`, and disk from the allocated blocks under its data directory (what `du` reports, so
-//! etcd's preallocated WAL files count, as they do on a real disk).
+//! what it has written to the disk from `/proc/PID/io`, and disk from the allocated blocks
+//! under its data directory (what `du` reports, so etcd's preallocated WAL files count, as
+//! they do on a real disk).
 
 use std::path::Path;
 

@@ -37,8 +37,8 @@ use self::snapshot::{CHECKPOINT_PREFIX, SnapshotFile};
 use crate::auth::{self, Access, Caller};
 use crate::data_dir::{DataDir, FORMAT_VERSION, sync_dir};
 use crate::db::{
-    BatchView, CachedAt, CachedKey, Cf, CurrentCache, Reader, SnapshotReader, apply_write_options,
-    flush_all, open_state_machine_db, open_state_machine_read_only,
+    BatchView, CachedAt, CachedKey, Cf, CurrentCache, Reader, SnapshotReader, flush_all,
+    open_state_machine_db, open_state_machine_read_only, write_options,
 };
 use crate::error::{Result, StoreError};
 use crate::governance::{self, SchemaCache};
@@ -643,7 +643,7 @@ impl StateMachine {
         view.put(Cf::Meta, META_KEY, meta.encode_to_vec());
         let events = view.take_events();
         let auth_enabled = auth::state(&view)?.enabled;
-        db.write_opt(view.write_batch()?, &apply_write_options())?;
+        db.write_opt(view.write_batch()?, &write_options())?;
         view.committed(CachedAt {
             revision: meta.revision,
             compacted: meta.compact_revision,
@@ -843,7 +843,7 @@ impl StateMachine {
             batch.put_cf(handle, &record.key, &record.value);
             pending += 1;
             if pending >= INSTALL_BATCH_RECORDS {
-                db.write(std::mem::take(&mut batch))?;
+                db.write_opt(std::mem::take(&mut batch), &write_options())?;
                 pending = 0;
             }
             Ok(())
@@ -852,7 +852,8 @@ impl StateMachine {
             .cf_handle(Cf::Meta.name())
             .ok_or_else(|| StoreError::Corrupt("meta column family missing".into()))?;
         batch.put_cf(meta_cf, META_KEY, meta.encode_to_vec());
-        db.write(batch)?;
+        db.write_opt(batch, &write_options())?;
+        // On disk before `set_current_generation` makes this generation the live one.
         flush_all(&db)?;
 
         self.dir.set_current_generation(generation)?;
