@@ -68,6 +68,14 @@ async fn compare_measures_each_system_on_its_own_cluster_and_writes_a_readable_s
         );
         assert!(run.nodes.iter().all(|node| node.disk_bytes > 0), "{run:?}");
         assert!(
+            run.cpu_us_per_op.is_some_and(|cpu| cpu > 0.0),
+            "the members worked for the puts: {run:?}"
+        );
+        assert!(
+            run.generator_cpu_us_per_op.is_some_and(|cpu| cpu > 0.0),
+            "the load generator worked for them: {run:?}"
+        );
+        assert!(
             summary.results_dir.join(&run.report_file).is_file(),
             "{run:?}"
         );

@@ -15,7 +15,9 @@ use crate::error::BenchError;
 use super::etcd_cluster::EtcdCluster;
 use super::member_status;
 use super::options::CompareOptions;
-use super::process_stats::{NodeFootprint, disk_usage_bytes, memory_of, written_bytes_of};
+use super::process_stats::{
+    NodeFootprint, cpu_seconds_of, disk_usage_bytes, memory_of, written_bytes_of,
+};
 
 /// Members of every cluster the comparison starts.
 pub const MEMBERS: usize = 3;
@@ -217,6 +219,15 @@ impl ClusterUnderTest {
     /// Every member's memory now and its data directory's size on disk.
     pub fn footprint(&self) -> Vec<NodeFootprint> {
         self.members().iter().map(footprint_of).collect()
+    }
+
+    /// CPU time every running member has used since it started, summed, in seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        self.members()
+            .iter()
+            .filter_map(|member| member.pid)
+            .filter_map(|pid| cpu_seconds_of(pid).ok())
+            .sum()
     }
 
     /// Ends the member `name` with SIGKILL, as a crash would.

@@ -2,7 +2,7 @@
 //! memory from `/proc/PID/status` (VmRSS now, VmHWM the peak since the process started),
 //! what it has written to the disk from `/proc/PID/io`, and disk from the allocated blocks
 //! under its data directory (what `du` reports, so etcd's preallocated WAL files count, as
-//! they do on a real disk).
+//! they do on a real disk), and the CPU time it has used from `/proc/PID/stat`.
 
 use std::path::Path;
 
@@ -55,6 +55,36 @@ pub fn written_bytes_of(pid: u32) -> std::io::Result<u64> {
                 format!("/proc/{pid}/io has no write_bytes line"),
             )
         })
+}
+
+/// CPU time a process has used since it started, user and system, all threads: fields
+/// `utime` and `stime` of `/proc/PID/stat`, in seconds. With the load generator and every
+/// member on the same cores, CPU per operation is what bounds a system's throughput.
+pub fn cpu_seconds_of(pid: u32) -> std::io::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let ticks = stat_cpu_ticks(&stat).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("/proc/{pid}/stat has no utime and stime fields"),
+        )
+    })?;
+    // SAFETY: sysconf reads a constant of the running system and has no preconditions.
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks_per_second <= 0 {
+        return Err(std::io::Error::other("sysconf(_SC_CLK_TCK) failed"));
+    }
+    Ok(ticks as f64 / ticks_per_second as f64)
+}
+
+/// `utime + stime` of a `/proc/PID/stat` line, in clock ticks. The command name (field 2)
+/// is in parentheses and may hold spaces or parentheses itself, so fields are counted
+/// from the last `)`: `utime` and `stime` are fields 14 and 15 of the line.
+fn stat_cpu_ticks(stat: &str) -> Option<u64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
 }
 
 /// The value of a `Name:   1234 kB` line of `/proc/PID/status`, in KiB.
@@ -114,6 +144,26 @@ mod tests {
         assert_eq!(status_kib(status, "Threads"), None, "no unit");
         assert_eq!(status_kib(status, "VmSwap"), None);
         assert_eq!(status_kib("VmRSSX:\t1 kB\n", "VmRSS"), None);
+    }
+
+    #[test]
+    fn cpu_ticks_are_counted_after_the_command_name() {
+        let stat = "4242 (etcd (x) 1) S 1 4242 4242 0 -1 4194560 9044 0 0 0 1234 567 0 0 20 0 12 0";
+        assert_eq!(stat_cpu_ticks(stat), Some(1_801));
+        assert_eq!(stat_cpu_ticks("4242 (etcd) S 1 2"), None, "truncated");
+        assert_eq!(stat_cpu_ticks("no parenthesis"), None);
+    }
+
+    #[test]
+    fn this_process_cpu_time_grows_as_it_works() {
+        let before = cpu_seconds_of(std::process::id()).unwrap();
+        let mut sum = 0u64;
+        let started = std::time::Instant::now();
+        while started.elapsed() < std::time::Duration::from_millis(200) {
+            sum = sum.wrapping_add(std::hint::black_box(sum) ^ 0x9e37_79b9);
+        }
+        std::hint::black_box(sum);
+        assert!(cpu_seconds_of(std::process::id()).unwrap() > before);
     }
 
     #[test]

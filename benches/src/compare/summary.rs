@@ -91,6 +91,15 @@ pub struct WorkloadRun {
     pub p99_us: u64,
     /// Failed requests, plus lost, duplicated or reordered events of watch rows.
     pub errors: u64,
+    /// CPU time all members used in the measured phase, per operation of the row (per
+    /// event for watch rows), in microseconds; `None` with no operation or from an
+    /// older summary. On a machine the load generator shares, it bounds throughput.
+    #[serde(default)]
+    pub cpu_us_per_op: Option<f64>,
+    /// CPU time the load generator (this process) used in the same phase, per operation,
+    /// in microseconds: what the members could not have, on a machine they share with it.
+    #[serde(default)]
+    pub generator_cpu_us_per_op: Option<f64>,
     /// Every member's memory and disk at the end of the run.
     pub nodes: Vec<NodeFootprint>,
     /// The run's report, relative to the results directory.
@@ -253,6 +262,12 @@ impl WorkloadComparison {
         let throughput = |system| self.median(system, |run| run.throughput_ops_per_sec);
         let p50 = |system| self.median(system, |run| run.p50_us as f64);
         let p99 = |system| self.median(system, |run| run.p99_us as f64);
+        let cpu = |system| self.median(system, |run| run.cpu_us_per_op.unwrap_or(f64::NAN));
+        let generator_cpu = |system| {
+            self.median(system, |run| {
+                run.generator_cpu_us_per_op.unwrap_or(f64::NAN)
+            })
+        };
         let peak_rss = |system| {
             self.median(system, |run| {
                 max(run.nodes.iter().map(|node| node.peak_rss_bytes as f64))
@@ -282,6 +297,14 @@ impl WorkloadComparison {
             millis(p99(vane)),
             millis(p99(etcd)),
             cell(p99_ratio, 2),
+            cell(cpu(vane), 0),
+            cell(cpu(etcd), 0),
+            cell(ratio(cpu(vane), cpu(etcd)), 2),
+            format!(
+                "{}/{}",
+                cell(generator_cpu(vane), 0),
+                cell(generator_cpu(etcd), 0)
+            ),
             mib(peak_rss(vane)),
             mib(peak_rss(etcd)),
             format!("{}/{}", self.errors(vane), self.errors(etcd)),
@@ -400,6 +423,10 @@ impl CompareSummary {
             "vane p99 ms",
             "etcd p99 ms",
             "x",
+            "vane CPU us/op",
+            "etcd CPU us/op",
+            "x",
+            "gen CPU v/e",
             "vane RSS MiB",
             "etcd RSS MiB",
             "err v/e",
@@ -411,7 +438,7 @@ impl CompareSummary {
             .map(WorkloadComparison::table_row)
             .collect();
         let mut text = format!(
-            "\nworkloads ({} s each; x = vane/etcd; RSS = peak of the busiest member; err = failed requests, and lost/duplicated/reordered events for watch rows)\n",
+            "\nworkloads ({} s each; x = vane/etcd; CPU = all members' CPU time in the measured phase per operation, gen CPU = the load generator's; RSS = peak of the busiest member; err = failed requests, and lost/duplicated/reordered events for watch rows)\n",
             self.options.duration_secs
         );
         text.push_str(&render_table(&header, &rows));
@@ -707,6 +734,8 @@ mod tests {
             p50_us: p99_us / 2,
             p99_us,
             errors: 0,
+            cpu_us_per_op: Some(throughput / 10.0),
+            generator_cpu_us_per_op: Some(50.0),
             nodes: vec![NodeFootprint {
                 member: "n1".to_owned(),
                 rss_bytes: 50 << 20,
@@ -740,9 +769,12 @@ mod tests {
         assert_eq!(row[3], "1.50");
         assert_eq!((row[7].as_str(), row[8].as_str()), ("12.00", "20.00"));
         assert_eq!(row[9], "0.60");
-        assert_eq!((row[10].as_str(), row[11].as_str()), ("64.0", "64.0"));
-        assert_eq!(row[12], "0/0");
-        assert_eq!(row[13], "ops>=2x MISSED, p99<=0.5x MISSED");
+        assert_eq!((row[10].as_str(), row[11].as_str()), ("300", "200"));
+        assert_eq!(row[12], "1.50");
+        assert_eq!(row[13], "50/50");
+        assert_eq!((row[14].as_str(), row[15].as_str()), ("64.0", "64.0"));
+        assert_eq!(row[16], "0/0");
+        assert_eq!(row[17], "ops>=2x MISSED, p99<=0.5x MISSED");
     }
 
     #[test]
@@ -756,6 +788,8 @@ mod tests {
         let row = comparison.table_row();
         assert_eq!((row[1].as_str(), row[2].as_str()), ("2000", "-"));
         assert_eq!(row[3], "-");
-        assert_eq!(row[13], "ops>=2x n/a");
+        assert_eq!((row[10].as_str(), row[11].as_str()), ("200", "-"));
+        assert_eq!(row[13], "50/-");
+        assert_eq!(row[17], "ops>=2x n/a");
     }
 }

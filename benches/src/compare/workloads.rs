@@ -5,6 +5,7 @@ use crate::error::BenchError;
 
 use super::Comparison;
 use super::cluster::SystemKind;
+use super::process_stats::cpu_seconds_of;
 use super::rows::{WorkloadRow, workload_rows};
 use super::summary::{WorkloadComparison, WorkloadRun};
 
@@ -54,7 +55,18 @@ async fn run_once(
 ) -> Result<WorkloadRun, BenchError> {
     let cluster = comparison.start_cluster(system, dir).await?;
     let endpoints = cluster.endpoints_leader_first().await;
-    let report = crate::run(row.config(endpoints, &comparison.options)).await?;
+    let mut config = row.config(endpoints, &comparison.options);
+    // Populated first, so the CPU the members use below is the measured phase's alone.
+    if config.workload.needs_populated_keys() {
+        crate::workload::populate(&config).await?;
+        config.skip_populate = true;
+    }
+    let generator = std::process::id();
+    let cpu_before = cluster.cpu_seconds();
+    let generator_before = cpu_seconds_of(generator).unwrap_or(f64::NAN);
+    let report = crate::run(config).await?;
+    let cpu_seconds = cluster.cpu_seconds() - cpu_before;
+    let generator_seconds = cpu_seconds_of(generator).unwrap_or(f64::NAN) - generator_before;
     let nodes = cluster.footprint();
     drop(cluster);
     let report_file = comparison.results.write_json(
@@ -66,6 +78,10 @@ async fn run_once(
         &report,
     )?;
     let (throughput_ops_per_sec, p50_us, p99_us) = row.figures_of(&report);
+    let operations = throughput_ops_per_sec * report.elapsed_secs;
+    let per_op = |seconds: f64| {
+        (operations > 0.0 && seconds.is_finite()).then(|| seconds * 1e6 / operations)
+    };
     let watch_anomalies = report.watch.as_ref().map_or(0, |watch| {
         watch.events_lost + watch.events_duplicated + watch.events_reordered
     });
@@ -76,6 +92,8 @@ async fn run_once(
         p50_us,
         p99_us,
         errors: report.errors_total() + watch_anomalies,
+        cpu_us_per_op: per_op(cpu_seconds),
+        generator_cpu_us_per_op: per_op(generator_seconds),
         nodes,
         report_file,
     })
