@@ -82,8 +82,9 @@ pub struct CompareOptions {
     /// Store section: revisions of history (puts over --key-count keys) written before the reads are measured again; at least --footprint-puts (the footprint is measured on the way).
     #[arg(long, default_value_t = 200_000)]
     pub history_revisions: u64,
-    /// Recovery section: distinct keys in the store when a member is killed and restarted.
-    #[arg(long, default_value_t = 100_000)]
+    /// Recovery section: distinct keys in the store when a member is killed and restarted
+    /// (issue 9's scale: a million; populating them takes about a minute per system).
+    #[arg(long, default_value_t = 1_000_000)]
     pub recovery_keys: u64,
     /// Watch-scale section: watches on the one member.
     #[arg(long, default_value_t = 10_000)]
