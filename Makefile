@@ -45,7 +45,7 @@ bench: setup
 # Vane against etcd 3.4 on this machine (issue 9), release builds, one system at a time:
 # the tables go to the terminal, every run's JSON under $(CARGO_TARGET_DIR)/bench-results.
 # About 12 minutes on two cores. Scale or narrow it with BENCH_FLAGS, e.g.
-# BENCH_FLAGS="--repetitions 3 --recovery-keys 1000000" or BENCH_FLAGS="--only put-64,store".
+# BENCH_FLAGS="--repetitions 3 --recovery-keys 100000" or BENCH_FLAGS="--only put-64,store".
 .PHONY: bench-compare bench-watch
 bench-compare: setup
 	$(CARGO) build --release -p vane-node -p vane-bench
