@@ -77,7 +77,9 @@ fn blocking_threads_max(cores: usize) -> usize {
 ///
 /// mimalloc (Rust's allocations) by default returns freed pages to the OS a second after
 /// they are freed, whole arena ranges ten seconds after; [`PURGE_DELAY_MS`] makes that
-/// prompt. Purging at once held 2-3 MiB less per member after the same puts.
+/// prompt. Purging at once held 2-3 MiB less per member after the same puts. What it
+/// still holds is live: collecting each worker's heap whenever it went idle
+/// (`mi_collect`) left the same 33 MiB of anonymous memory after 140,000 puts.
 fn tune_allocators() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {

@@ -108,7 +108,10 @@ impl Cf {
 const BLOCK_CACHE_BYTES: usize = 32 << 20;
 /// Memtables of all column families together, before RocksDB flushes the largest. Left
 /// at RocksDB's defaults (64 MiB per family, with several families written per put) a
-/// member held over 100 MiB of memtables after 130,000 puts, most of its RSS.
+/// member held over 100 MiB of memtables after 130,000 puts, most of its RSS. Smaller
+/// is not worth it: at 8 MiB a member held about 4 MiB less after 130,000 puts, but each
+/// wrote 30% more to disk (258 rather than 198 MiB) and spent 18 rather than 13 µs of CPU
+/// per put in flushes and compactions, measured side by side.
 const MEMTABLES_BYTES_MAX: usize = 12 << 20;
 /// One column family's memtable. Every snapshot flushes them all anyway (a checkpoint
 /// flushes first), so between snapshots (10,000 entries by default) they hold what those
