@@ -191,9 +191,13 @@ async fn cas_increments_are_applied_exactly_once_across_leader_kills() {
         "every call ends with a known outcome: {:?}",
         second.failures
     );
+    // What could apply a swap twice is a retry of a write whose outcome was unknown: a
+    // 20 ms attempt cut short, or one lost with a killed leader. A fast run may commit
+    // every write within 20 ms (CI saw 0 attempts cut short, 15 retried after the kill),
+    // so either kind counts.
     assert!(
-        second.stats.attempts_timed_out > 0,
-        "attempts must have been cut short: {:?}",
+        second.stats.writes_retried_after_unknown_outcome > 0,
+        "the run must retry writes that may have committed: {:?}",
         second.stats
     );
     assert_eq!(
