@@ -56,6 +56,9 @@ pub struct Metrics {
     pub proposals_failed: IntCounter,
     /// Time to apply one batch of entries.
     pub apply_duration: Histogram,
+    /// Time of each fsync of the Raft log: etcd's `etcd_disk_wal_fsync_duration_seconds`,
+    /// the first thing to look at when writes slow down.
+    pub wal_fsync_duration: Histogram,
     /// Client requests by gRPC method and status code.
     pub requests: IntCounterVec,
     /// Client request latency by gRPC method.
@@ -157,6 +160,16 @@ impl Metrics {
                     HistogramOpts::new(
                         "apply_duration_seconds",
                         "Time to apply one batch of entries.",
+                    )
+                    .buckets(latency_buckets()),
+                )?,
+            ),
+            wal_fsync_duration: register(
+                &registry,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "disk_wal_fsync_duration_seconds",
+                        "Time of each fsync of the Raft log.",
                     )
                     .buckets(latency_buckets()),
                 )?,

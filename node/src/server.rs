@@ -130,6 +130,10 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     tracing::info!(name = %config.name, member_id = format!("{member_id:016x}"), cluster_id = format!("{cluster:016x}"), "starting member");
 
     let metrics = Arc::new(Metrics::new().map_err(|e| fail(format!("metrics: {e}")))?);
+    log_store.observe_syncs({
+        let metrics = metrics.clone();
+        Arc::new(move |took: Duration| metrics.wal_fsync_duration.observe(took.as_secs_f64()))
+    });
     let apply_observer: ApplyObserver = {
         let metrics = metrics.clone();
         Arc::new(move |took: Duration, _entries: usize| {

@@ -244,6 +244,7 @@ async fn admin_endpoint_reports_health_readiness_and_metrics() {
         "vane_grpc_requests_total{code=\"0\",method=\"Put\"} 1",
         "vane_grpc_requests_total{code=\"11\",method=\"Range\"} 1",
         "vane_apply_duration_seconds_count",
+        "vane_disk_wal_fsync_duration_seconds_count",
         "vane_mvcc_db_total_size_in_bytes",
     ] {
         assert!(

@@ -26,8 +26,8 @@ use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
 use openraft::storage::{IOFlushed, RaftLogStorage};
@@ -178,6 +178,7 @@ struct LogDb {
     tail: std::sync::Mutex<Tail>,
     sync_tx: Option<mpsc::SyncSender<SyncWaiter>>,
     syncer: Option<JoinHandle<()>>,
+    sync_observer: Arc<OnceLock<SyncObserver>>,
 }
 
 impl Drop for LogDb {
@@ -205,13 +206,26 @@ fn index_key(index: u64) -> [u8; 8] {
     index.to_be_bytes()
 }
 
-fn run_syncer(db: Arc<DB>, queue: mpsc::Receiver<SyncWaiter>) {
+/// Told how long each fsync of the log took (one fsync covers every append queued behind
+/// it), for metrics: etcd operators watch `etcd_disk_wal_fsync_duration_seconds` first when
+/// writes slow down, and a slow disk shows here before anywhere else.
+pub type SyncObserver = Arc<dyn Fn(std::time::Duration) + Send + Sync>;
+
+fn run_syncer(
+    db: Arc<DB>,
+    queue: mpsc::Receiver<SyncWaiter>,
+    observer: Arc<OnceLock<SyncObserver>>,
+) {
     while let Ok(first) = queue.recv() {
         let mut waiters = vec![first];
         while let Ok(more) = queue.try_recv() {
             waiters.push(more);
         }
+        let started = std::time::Instant::now();
         let result = db.flush_wal(true);
+        if let Some(observe) = observer.get() {
+            observe(started.elapsed());
+        }
         if let Err(e) = &result {
             tracing::error!(error = %e, "fsync of the Raft log failed; this node stops acknowledging writes");
         }
@@ -242,9 +256,11 @@ impl LogStore {
         let db = Arc::new(DB::open_cf_descriptors(&options, path, cfs)?);
         let (sync_tx, queue) = mpsc::sync_channel(SYNC_QUEUE_MAX);
         let syncer_db = db.clone();
+        let sync_observer = Arc::new(OnceLock::new());
+        let syncer_observer = sync_observer.clone();
         let syncer = std::thread::Builder::new()
             .name("raft-log-sync".into())
-            .spawn(move || run_syncer(syncer_db, queue))
+            .spawn(move || run_syncer(syncer_db, queue, syncer_observer))
             .map_err(|e| StoreError::io("start the Raft log syncer thread", e))?;
         Ok(LogStore {
             inner: Arc::new(LogDb {
@@ -252,8 +268,15 @@ impl LogStore {
                 tail: Default::default(),
                 sync_tx: Some(sync_tx),
                 syncer: Some(syncer),
+                sync_observer,
             }),
         })
+    }
+
+    /// Reports every fsync of the log from now on to `observer`. The log is opened before
+    /// the metrics exist, hence after the fact; only the first observer set counts.
+    pub fn observe_syncs(&self, observer: SyncObserver) {
+        let _ = self.inner.sync_observer.set(observer);
     }
 
     /// What RocksDB holds in memory for the log (its memtables above all), for the admin
@@ -578,5 +601,24 @@ mod tests {
             store.read_committed().await.unwrap().map(|id| id.index),
             Some(100_000)
         );
+    }
+
+    #[tokio::test]
+    async fn every_fsync_is_reported_once_observed_and_not_before() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = LogStore::open(tmp.path()).unwrap();
+        let vote = RaftVote::new(1, 1);
+        store.save_vote(&vote).await.unwrap();
+        let syncs = Arc::new(AtomicUsize::new(0));
+        let counted = syncs.clone();
+        store.observe_syncs(Arc::new(move |_took| {
+            counted.fetch_add(1, Ordering::SeqCst);
+        }));
+        for term in 2..=4 {
+            store.save_vote(&RaftVote::new(term, 1)).await.unwrap();
+        }
+        // Each save waits for its own fsync, which is reported before the wait ends.
+        assert_eq!(syncs.load(Ordering::SeqCst), 3);
     }
 }
