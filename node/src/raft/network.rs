@@ -46,8 +46,6 @@ pub const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
 const SNAPSHOT_CHUNKS_QUEUED_MAX: usize = 4;
 /// Largest peer message accepted or sent, in bytes (a batch of entries may be large).
 pub const PEER_MESSAGE_BYTES_MAX: usize = 64 << 20;
-/// Requests queued ahead of the wire on a replication stream.
-const APPEND_QUEUED_MAX: usize = 64;
 
 fn peer_url(node: &pb::Node) -> Option<String> {
     node.peer_urls.first().cloned()
@@ -241,20 +239,10 @@ impl NetStreamAppend<TypeConfig> for PeerConnection {
     {
         Box::pin(async move {
             let mut client = self.client()?;
+            // tonic pulls openraft's requests straight from its stream as HTTP/2 has room:
+            // no task or queue of our own between them.
             let outbound = input.map(|request| append_to_pb(&request));
-            let (tx, rx) = tokio::sync::mpsc::channel(APPEND_QUEUED_MAX);
-            tokio::spawn(async move {
-                let mut outbound = outbound;
-                while let Some(message) = outbound.next().await {
-                    if tx.send(message).await.is_err() {
-                        break;
-                    }
-                }
-            });
-            let response = client
-                .stream_append(tokio_stream::wrappers::ReceiverStream::new(rx))
-                .await
-                .map_err(status_error)?;
+            let response = client.stream_append(outbound).await.map_err(status_error)?;
             let replies = response.into_inner().map(|reply| {
                 let reply = reply.map_err(status_error)?;
                 stream_result_from_pb(reply).map_err(network_error)
