@@ -38,7 +38,7 @@ use crate::auth::{self, Access, Caller};
 use crate::data_dir::{DataDir, FORMAT_VERSION, sync_dir};
 use crate::db::{
     BatchView, CachedAt, CachedKey, Cf, CurrentCache, Reader, SnapshotReader, flush_all,
-    open_state_machine_db, open_state_machine_read_only, write_options,
+    open_meta_read_only, open_state_machine_db, write_options,
 };
 use crate::error::{Result, StoreError};
 use crate::governance::{self, SchemaCache};
@@ -202,7 +202,7 @@ fn kept_checkpoint(dir: &Path) -> Result<Option<SnapshotFile>> {
 
 /// The header of the checkpoint at `path`, from the meta it holds.
 fn kept_checkpoint_header(path: &Path) -> Result<SnapshotHeader> {
-    let meta = read_meta(&SnapshotReader::new(&open_state_machine_read_only(path)?))?;
+    let meta = read_meta(&SnapshotReader::new(&open_meta_read_only(path)?))?;
     Ok(checkpoint_header(meta))
 }
 
