@@ -247,10 +247,11 @@ pub(crate) fn open_state_machine_read_only(path: &Path) -> Result<DB> {
 }
 
 /// Opens only the `Meta` family of a state machine database (a checkpoint) for reading:
-/// all a snapshot's header needs, read once for every snapshot built. Opening every
-/// family (as [`open_state_machine_read_only`] does) made RocksDB start fifteen threads
-/// per family to open table files in parallel, 240 thread starts per snapshot, and read
-/// the index and filter blocks of every table file in the checkpoint.
+/// all a snapshot's header needs, read for every snapshot built and for the checkpoint
+/// kept at start. Opening every family (as [`open_state_machine_read_only`] does) made
+/// RocksDB start fifteen threads per family to open table files in parallel, 240 thread
+/// starts per snapshot, and read the index and filter blocks of every table file in the
+/// checkpoint.
 pub(crate) fn open_meta_read_only(path: &Path) -> Result<DB> {
     let mut options = Options::default();
     options.set_max_file_opening_threads(1);
