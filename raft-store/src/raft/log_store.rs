@@ -62,6 +62,27 @@ const META_MEMTABLE_BYTES: usize = 1 << 20;
 /// Write-ahead log files kept for memtables not yet flushed, before RocksDB flushes the
 /// family holding the oldest.
 const LOG_WAL_BYTES_MAX: u64 = 32 << 20;
+/// Obsolete write-ahead log files RocksDB keeps to overwrite as new ones, instead of
+/// deleting them and creating new files.
+///
+/// Every append is made durable by an fdatasync of the WAL. Appending to a file changes
+/// its length, so each fdatasync also commits the inode to the filesystem journal.
+/// Overwriting a file that is already long enough changes only data. On this machine's
+/// ext4, an fdatasync after a 150-byte write took 157 µs at p50 when appending and 115 µs
+/// when overwriting.
+///
+/// With three members on one disk, the log's mean fsync fell from 250–300 µs to
+/// 190–230 µs. One client putting to the leader got more puts/s in 10 of 11 pairs
+/// (−6% to +19%, mean +7%). That was measured after 25 s of writes, once the first WAL
+/// files had been retired; 64 clients were within the noise.
+///
+/// The log switches WAL files at every memtable flush: one for the entries, about 7 MB,
+/// and one for the vote and committed id, a few hundred bytes. So a member keeps about one
+/// retired 7 MB file on disk, waiting for reuse.
+///
+/// RocksDB tells a recycled file's old records from new ones by the log number each record
+/// carries. A test below reopens a log whose newest entries sit in a recycled file.
+const LOG_WAL_FILES_RECYCLED: usize = 4;
 /// Most entries the in-memory tail holds. Replication and apply read the newest entries;
 /// a follower further behind (after a pause or a restart) reads from RocksDB. This holds
 /// about 2 MiB of decoded entries with 256-byte values; 1,024 saved most of that but gave
@@ -235,6 +256,16 @@ fn run_syncer(
     }
 }
 
+/// [`LOG_WAL_FILES_RECYCLED`], except under the planted ack-before-fsync bug: its writes
+/// skip the WAL, which RocksDB refuses while WAL files are recycled.
+fn wal_files_recycled() -> usize {
+    #[cfg(feature = "planted-bugs")]
+    if crate::planted::ack_before_fsync() {
+        return 0;
+    }
+    LOG_WAL_FILES_RECYCLED
+}
+
 impl LogStore {
     /// Opens (creating if needed) the log at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -243,6 +274,7 @@ impl LogStore {
         options.create_missing_column_families(true);
         options.set_keep_log_file_num(4);
         options.set_max_total_wal_size(LOG_WAL_BYTES_MAX);
+        options.set_recycle_log_file_num(wal_files_recycled());
         // Entries live in the log only until the next snapshot: small memtables are
         // enough, and RocksDB's default (64 MiB each) held most of a member's memory.
         options.set_db_write_buffer_size(LOG_MEMTABLE_BYTES + META_MEMTABLE_BYTES);
@@ -600,6 +632,66 @@ mod tests {
         assert_eq!(
             store.read_committed().await.unwrap().map(|id| id.index),
             Some(100_000)
+        );
+    }
+
+    /// The write-ahead log files in `dir`, oldest first: (number, length in bytes).
+    fn wal_files(dir: &Path) -> Vec<(u64, u64)> {
+        let mut files: Vec<(u64, u64)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let number = name.strip_suffix(".log")?.parse().ok()?;
+                Some((number, e.metadata().unwrap().len()))
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    async fn append_synced(store: &mut LogStore, indexes: std::ops::RangeInclusive<u64>) {
+        use openraft::type_config::TypeConfigExt as _;
+        let (tx, rx) = TypeConfig::oneshot();
+        store
+            .append(indexes.map(entry), IOFlushed::signal(tx))
+            .await
+            .unwrap();
+        rx.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn entries_written_over_a_recycled_wal_file_survive_a_reopen() {
+        let tmp = tempfile::tempdir().unwrap();
+        let rounds = 4u64;
+        let per_round = 5_000u64;
+        {
+            let mut store = LogStore::open(tmp.path()).unwrap();
+            // Each flush of the memtable switches WAL files and retires the previous one,
+            // which the next switch overwrites.
+            for round in 0..rounds {
+                append_synced(&mut store, round * per_round + 1..=(round + 1) * per_round).await;
+                store.db().flush_cf(store.cf(CF_LOG).unwrap()).unwrap();
+            }
+            // A few entries into the newest file: a recycled one keeps its old length.
+            append_synced(&mut store, rounds * per_round + 1..=rounds * per_round + 10).await;
+            let files = wal_files(tmp.path());
+            let &(_, newest_len) = files.last().unwrap();
+            assert!(
+                newest_len > 10_000,
+                "the newest WAL file was not a recycled one: {files:?}"
+            );
+        }
+        // Reopened without a flush: the newest entries come back from the recycled file,
+        // and none of the records it held before.
+        let mut store = LogStore::open(tmp.path()).unwrap();
+        let last = rounds * per_round + 10;
+        let state = store.get_log_state().await.unwrap();
+        assert_eq!(state.last_log_id.map(|id| id.index), Some(last));
+        let entries = store.try_get_log_entries(1..=last).await.unwrap();
+        assert!(
+            entries.iter().map(|e| e.log_id.index).eq(1..=last),
+            "the log has a hole or a stray entry"
         );
     }
 
