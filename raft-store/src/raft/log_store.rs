@@ -71,10 +71,10 @@ const LOG_WAL_BYTES_MAX: u64 = 32 << 20;
 /// ext4, an fdatasync after a 150-byte write took 157 µs at p50 when appending and 115 µs
 /// when overwriting.
 ///
-/// With three members on one disk, the log's mean fsync fell from 250–300 µs to
-/// 190–230 µs. One client putting to the leader got more puts/s in 10 of 11 pairs
-/// (−6% to +19%, mean +7%). That was measured after 25 s of writes, once the first WAL
-/// files had been retired; 64 clients were within the noise.
+/// With three members on one disk, the log's mean fsync (per run, over the members) fell
+/// from 225–300 µs to 180–245 µs. One client putting to the leader got more puts/s in 10
+/// of 11 pairs (−6% to +19%, mean +7%). That was measured after 25 s of writes, once the
+/// first WAL files had been retired. 64 clients were within the noise (13 pairs).
 ///
 /// The log switches WAL files at every memtable flush: one for the entries, about 7 MB,
 /// and one for the vote and committed id, a few hundred bytes. So a member keeps about one
