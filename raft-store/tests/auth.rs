@@ -257,6 +257,9 @@ fn a_revoke_takes_effect_at_its_place_in_the_batch() {
         key: b"/app/a".to_vec(),
         ..Default::default()
     };
+    // The key is in the current-version cache, but with auth on the memory-only path
+    // must decline: it has no caller to check.
+    assert_eq!(store.sm.range_cached(&read).unwrap(), None);
     let refused = store.sm.range_as(&Caller::User("u".into()), &read);
     assert!(
         matches!(refused, Err(StoreError::Auth(AuthError::PermissionDenied))),

@@ -1019,8 +1019,29 @@ fn a_current_read_of_one_key_answers_as_a_read_at_that_revision_does() {
                 })
                 .unwrap();
             assert_eq!(cached, at_revision, "{request:?}");
+            // What a server answers from memory, without the blocking pool: the same,
+            // for every key the writes above put in the cache.
+            let from_memory = s.sm.range_cached(&request).unwrap();
+            if key == "never" {
+                assert!(from_memory.is_none_or(|r| r == at_revision), "{request:?}");
+            } else {
+                assert_eq!(from_memory, Some(at_revision), "{request:?}");
+            }
         }
     }
+    // What memory cannot answer is left to the database: a range, a read at a revision.
+    let prefix = RangeRequest {
+        key: b"k".to_vec(),
+        range_end: prefix_end("k"),
+        ..Default::default()
+    };
+    assert_eq!(s.sm.range_cached(&prefix).unwrap(), None);
+    let at_revision = RangeRequest {
+        key: b"k5".to_vec(),
+        revision: current,
+        ..Default::default()
+    };
+    assert_eq!(s.sm.range_cached(&at_revision).unwrap(), None);
     assert_eq!(s.get("k5").kvs[0].value, b"last");
     assert_eq!(s.get("k5").header.unwrap().revision, current);
     assert!(s.get("k3").kvs.is_empty(), "deleted");

@@ -82,11 +82,18 @@ impl Kv for KvService {
             self.node.linearizable_barrier().await?;
         }
         let state_machine = self.node.state_machine.clone();
-        let mut response =
-            tokio::task::spawn_blocking(move || state_machine.range_as(&caller, &request))
+        // A key the current-version cache holds is answered here, from memory; only what
+        // needs RocksDB (which may wait on the disk) goes to the blocking pool.
+        let cached = state_machine
+            .range_cached(&request)
+            .map_err(errors::from_store)?;
+        let mut response = match cached {
+            Some(response) => response,
+            None => tokio::task::spawn_blocking(move || state_machine.range_as(&caller, &request))
                 .await
                 .map_err(|e| Status::internal(e.to_string()))?
-                .map_err(errors::from_store)?;
+                .map_err(errors::from_store)?,
+        };
         let revision = response.header.as_ref().map_or(0, |h| h.revision);
         response.header = self.node.header(revision);
         Ok(Response::new(response))

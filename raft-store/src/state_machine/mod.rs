@@ -323,6 +323,16 @@ impl StateMachine {
         range::range(&reader, request, revisions_of(&meta))
     }
 
+    /// Serves a Range from memory alone, when the current-version cache can answer it
+    /// (one key, its current version, auth off as of the cache's revision); `None` when
+    /// it needs the database. It never touches RocksDB, so a server may call it on its
+    /// async threads and keep the blocking pool, with its two thread hand-offs per read,
+    /// for the reads that may wait on the disk.
+    pub fn range_cached(&self, request: &RangeRequest) -> Result<Option<RangeResponse>> {
+        crate::mvcc::txn::check_range_request(request)?;
+        self.range_from_current_cache(request)
+    }
+
     /// A read of one key's current version, served from the current-version cache when
     /// it holds the key and auth was off as of the revision it stands for; `None` when the
     /// read needs the database. It skips a RocksDB snapshot and the reads of the meta and
