@@ -52,8 +52,9 @@ fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// How many threads the blocking pool may hold. Every range read runs there (RocksDB reads
-/// may wait on the disk), and Tokio's default of 512 let 64 concurrent clients keep 33
+/// How many threads the blocking pool may hold. Every range read that needs RocksDB runs
+/// there (its reads may wait on the disk; a key the current-version cache holds is answered
+/// on the async thread), and Tokio's default of 512 let 64 concurrent clients keep 33
 /// threads alive, each with its own stack and allocator heap (about 3 MiB in all, by
 /// `smaps`), for no more throughput than the cores can give. Four per core still leaves reads that wait on
 /// the disk overlapping; requests beyond the bound queue in order.
