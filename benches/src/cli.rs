@@ -75,6 +75,8 @@ pub enum WorkloadCommand {
         #[arg(long = "cas-attempts-max", default_value_t = 100)]
         attempts_max: u32,
     },
+    /// Txns that only read: a few random pre-populated keys read together, linearizably.
+    TxnRead(CommonArgs),
     /// Linearizable gets and puts over the same key space.
     Mixed {
         /// Flags every workload takes.
@@ -195,6 +197,7 @@ impl WorkloadCommand {
                 common,
                 attempts_max,
             } => (Workload::Cas { attempts_max }, common),
+            WorkloadCommand::TxnRead(common) => (Workload::TxnRead, common),
             WorkloadCommand::Mixed { common, read_ratio } => {
                 (Workload::Mixed { read_ratio }, common)
             }
@@ -399,6 +402,7 @@ mod tests {
             ("get-serializable", "get-serializable"),
             ("range", "range"),
             ("cas", "cas"),
+            ("txn-read", "txn-read"),
             ("mixed", "mixed"),
             ("watch", "watch"),
             ("lease-keepalive", "lease-keepalive"),

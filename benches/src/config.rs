@@ -55,6 +55,9 @@ pub enum Workload {
         /// Attempts per operation before it is abandoned (counted, not an error).
         attempts_max: u32,
     },
+    /// A Txn that only reads: a few random pre-populated keys read together,
+    /// linearizably, in one snapshot.
+    TxnRead,
     /// Linearizable gets and puts over the same key space.
     Mixed {
         /// Fraction of operations that are gets, in `[0, 1]`.
@@ -101,6 +104,7 @@ impl Workload {
             Workload::GetSerializable => "get-serializable",
             Workload::Range { .. } => "range",
             Workload::Cas { .. } => "cas",
+            Workload::TxnRead => "txn-read",
             Workload::Mixed { .. } => "mixed",
             Workload::Watch { .. } => "watch",
             Workload::LeaseKeepAlive { .. } => "lease-keepalive",
@@ -115,6 +119,7 @@ impl Workload {
                 | Workload::GetSerializable
                 | Workload::Range { .. }
                 | Workload::Cas { .. }
+                | Workload::TxnRead
                 | Workload::Mixed { .. }
         )
     }
@@ -379,6 +384,7 @@ mod tests {
             Workload::GetSerializable,
             Workload::Range { range_keys: 100 },
             Workload::Cas { attempts_max: 100 },
+            Workload::TxnRead,
             Workload::Mixed { read_ratio: 0.9 },
             Workload::Watch {
                 watchers: 10,

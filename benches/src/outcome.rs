@@ -20,6 +20,8 @@ pub enum OperationKind {
     Range,
     /// A successful compare-and-swap, from its first Range to its winning Txn.
     Cas,
+    /// A Txn that only reads several keys.
+    TxnRead,
     /// One event delivered to one watcher, from the writer's send to the watcher's receipt.
     WatchEvent,
     /// One keep-alive round trip on a lease keep-alive stream.
@@ -35,6 +37,7 @@ impl OperationKind {
             OperationKind::GetSerializable => "get-serializable",
             OperationKind::Range => "range",
             OperationKind::Cas => "cas",
+            OperationKind::TxnRead => "txn-read",
             OperationKind::WatchEvent => "watch-event",
             OperationKind::LeaseKeepAlive => "lease-keepalive",
         }

@@ -103,6 +103,14 @@ async fn cas_workload_reports_conflicts_apart_from_successes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn txn_read_workload_finds_every_key_of_each_txn() {
+    let etcd = EtcdProcess::start().await;
+    let report = run_against(&etcd, small_config(&etcd, Workload::TxnRead)).await;
+    // A txn missing a key would have been counted as a `KeyMissing` error.
+    assert_completed_cleanly(&report, OperationKind::TxnRead);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_workload_reports_gets_and_puts_apart() {
     let etcd = EtcdProcess::start().await;
     let report = run_against(

@@ -466,3 +466,92 @@ async fn concurrent_linearizable_reads_on_a_follower_share_read_indexes_and_see_
         "{reads} reads took {rounds} read indexes: none was shared"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_txn_that_only_reads_is_a_read_on_any_member_and_adds_nothing_to_the_log() {
+    use vane_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
+    use vane_proto::etcdserverpb::response_op::Response;
+    use vane_proto::etcdserverpb::{Compare, StatusRequest};
+
+    let cluster = Cluster::start(3);
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let follower = (leader + 1) % 3;
+    let mut writer = cluster.kv(leader).await;
+    let mut reader = cluster.kv(follower).await;
+    let read_txn = |serializable: bool| TxnRequest {
+        compare: vec![Compare {
+            key: b"txn/k".to_vec(),
+            target: CompareTarget::Version as i32,
+            result: CompareResult::Greater as i32,
+            target_union: Some(TargetUnion::Version(0)),
+            ..Default::default()
+        }],
+        success: vec![RequestOp {
+            request: Some(Request::RequestRange(RangeRequest {
+                key: b"txn/k".to_vec(),
+                serializable,
+                ..Default::default()
+            })),
+        }],
+        failure: vec![],
+    };
+    let value_of = |response: &vane_proto::etcdserverpb::TxnResponse| {
+        assert!(response.succeeded, "{response:?}");
+        match &response.responses[0].response {
+            Some(Response::ResponseRange(range)) => {
+                String::from_utf8(range.kvs[0].value.clone()).expect("utf-8")
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    for round in 0..3 {
+        // Acknowledged by the leader first: the follower's txn must see it.
+        let value = format!("v{round}");
+        put(&mut writer, "txn/k", &value).await.expect("put");
+        let response = reader.txn(read_txn(false)).await.expect("txn").into_inner();
+        assert_eq!(value_of(&response), value);
+    }
+
+    let raft_index = |i: usize| {
+        let cluster = &cluster;
+        async move {
+            let mut maintenance = cluster.maintenance(i).await;
+            let status = maintenance.status(StatusRequest {}).await.expect("status");
+            status.into_inner().raft_index
+        }
+    };
+    let index_before = raft_index(leader).await;
+    let reads_before = counter(
+        &metrics_of(&cluster, follower).await,
+        "vane_read_index_reads_total",
+    );
+    for _ in 0..20 {
+        let response = reader.txn(read_txn(false)).await.expect("txn").into_inner();
+        assert_eq!(value_of(&response), "v2");
+    }
+    let reads_after = counter(
+        &metrics_of(&cluster, follower).await,
+        "vane_read_index_reads_total",
+    );
+    assert!(
+        reads_after >= reads_before + 20,
+        "each linearizable txn takes a read index: {reads_before} -> {reads_after}"
+    );
+    // Serializable: answered from the follower's state, without a read index.
+    for _ in 0..20 {
+        let response = reader.txn(read_txn(true)).await.expect("txn").into_inner();
+        assert_eq!(value_of(&response), "v2");
+    }
+    assert_eq!(
+        counter(
+            &metrics_of(&cluster, follower).await,
+            "vane_read_index_reads_total"
+        ),
+        reads_after
+    );
+    assert_eq!(
+        raft_index(leader).await,
+        index_before,
+        "txns that only read were proposed"
+    );
+}

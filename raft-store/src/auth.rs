@@ -163,6 +163,13 @@ fn delete_accesses(delete: &DeleteRangeRequest, accesses: &mut Vec<Access>) {
     }
 }
 
+/// What a txn needs ([`accesses_of`] for a Txn), without wrapping it in an [`Op`].
+pub(crate) fn txn_accesses_of(txn: &TxnRequest) -> Vec<Access> {
+    let mut accesses = Vec::new();
+    txn_accesses(txn, &mut accesses);
+    accesses
+}
+
 fn txn_accesses(txn: &TxnRequest, accesses: &mut Vec<Access>) {
     for compare in &txn.compare {
         accesses.push(Access::read(&compare.key, &compare.range_end));

@@ -38,6 +38,7 @@ pub use mvcc::events::EventPage;
 pub use mvcc::range::Revisions;
 pub use mvcc::txn::{
     check_delete_request, check_put_request, check_range_request, check_txn_request, puts_anything,
+    reads_only, reads_serializable,
 };
 pub use session::{SESSION_TTL_MAX_MS, SESSION_TTL_MIN_MS, SESSION_UNACKED_MAX};
 pub use state_machine::snapshot::SnapshotFile;

@@ -8,10 +8,12 @@ mod common;
 use common::Store;
 use vane_proto::authpb::Permission;
 use vane_proto::authpb::permission::Type as PermissionType;
+use vane_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
+use vane_proto::etcdserverpb::request_op::Request;
 use vane_proto::etcdserverpb::{
     AuthRoleAddRequest, AuthRoleGrantPermissionRequest, AuthUserDeleteRequest,
-    AuthUserGrantRoleRequest, AuthUserRevokeRoleRequest, LeaseGrantRequest, LeaseRevokeRequest,
-    PutRequest, RangeRequest,
+    AuthUserGrantRoleRequest, AuthUserRevokeRoleRequest, Compare, LeaseGrantRequest,
+    LeaseRevokeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest,
 };
 use vane_proto::raft::command::Op;
 use vane_proto::raft::command_error::Code;
@@ -349,4 +351,61 @@ fn a_client_session_answers_only_the_user_that_opened_it() {
         Some(Code::PermissionDenied)
     );
     assert_eq!(code_of(&store.apply_command(command("u", close))), None);
+}
+
+#[test]
+fn a_txn_answered_as_a_read_needs_read_access_to_every_compare_and_range() {
+    let mut store = Store::new();
+    with_auth(&mut store);
+    let result = store.apply_command(command("u", put("/app/a")));
+    assert_eq!(code_of(&result), None, "{result:?}");
+    let range = |key: &[u8]| RequestOp {
+        request: Some(Request::RequestRange(RangeRequest {
+            key: key.to_vec(),
+            ..Default::default()
+        })),
+    };
+    let compare_on = |key: &[u8]| Compare {
+        key: key.to_vec(),
+        target: CompareTarget::Version as i32,
+        result: CompareResult::Greater as i32,
+        target_union: Some(TargetUnion::Version(0)),
+        ..Default::default()
+    };
+    let inside = TxnRequest {
+        compare: vec![compare_on(b"/app/a")],
+        success: vec![range(b"/app/a")],
+        failure: vec![],
+    };
+    let answered = store
+        .sm
+        .txn_read_as(&Caller::User("u".into()), &inside)
+        .unwrap();
+    assert!(answered.succeeded);
+    // Outside the user's prefix: a compare alone, and a range on the branch not taken,
+    // are each refused, as when the txn is applied.
+    for outside in [
+        TxnRequest {
+            compare: vec![compare_on(b"/other")],
+            ..inside.clone()
+        },
+        TxnRequest {
+            failure: vec![range(b"/other")],
+            ..inside.clone()
+        },
+    ] {
+        let refused = store.sm.txn_read_as(&Caller::User("u".into()), &outside);
+        assert!(
+            matches!(refused, Err(StoreError::Auth(AuthError::PermissionDenied))),
+            "{refused:?}"
+        );
+        let applied = store.apply_command(command("u", Op::Txn(outside.clone())));
+        assert_eq!(code_of(&applied), Some(Code::PermissionDenied));
+        assert!(
+            store
+                .sm
+                .txn_read_as(&Caller::User("root".into()), &outside)
+                .is_ok()
+        );
+    }
 }

@@ -1046,3 +1046,177 @@ fn a_current_read_of_one_key_answers_as_a_read_at_that_revision_does() {
     assert_eq!(s.get("k5").header.unwrap().revision, current);
     assert!(s.get("k3").kvs.is_empty(), "deleted");
 }
+
+#[test]
+fn a_txn_that_only_reads_is_answered_from_a_snapshot_as_applying_it_would() {
+    use vane_raft_store::auth::Caller;
+    use vane_raft_store::{reads_only, reads_serializable};
+
+    let mut s = Store::new();
+    for i in 0..12 {
+        s.put(&format!("a{}", i % 4), &format!("v{i}"));
+    }
+    s.put("b", "1");
+    s.delete("a3", "", false).unwrap();
+    s.apply(Op::Compaction(CompactionRequest {
+        revision: 5,
+        physical: false,
+    }));
+    let current = s.revision();
+    let txn_op = |txn: TxnRequest| RequestOp {
+        request: Some(Request::RequestTxn(txn)),
+    };
+    let range_op = |request: RangeRequest| RequestOp {
+        request: Some(Request::RequestRange(request)),
+    };
+    let a_prefix = RangeRequest {
+        key: b"a".to_vec(),
+        range_end: prefix_end("a"),
+        ..Default::default()
+    };
+    let b_is_1 = compare(
+        "b",
+        CompareTarget::Value,
+        CompareResult::Equal,
+        TargetUnion::Value("1".into()),
+    );
+    let b_is_2 = compare(
+        "b",
+        CompareTarget::Value,
+        CompareResult::Equal,
+        TargetUnion::Value("2".into()),
+    );
+    let missing = compare(
+        "never",
+        CompareTarget::Version,
+        CompareResult::Equal,
+        TargetUnion::Version(0),
+    );
+    let txns = vec![
+        // Each branch, with ranges of every shape.
+        TxnRequest {
+            compare: vec![b_is_1.clone()],
+            success: vec![
+                get_op("a1"),
+                range_op(RangeRequest {
+                    limit: 2,
+                    sort_order: SortOrder::Descend as i32,
+                    sort_target: SortTarget::Mod as i32,
+                    ..a_prefix.clone()
+                }),
+                range_op(RangeRequest {
+                    count_only: true,
+                    ..a_prefix.clone()
+                }),
+            ],
+            failure: vec![get_op("b")],
+        },
+        TxnRequest {
+            compare: vec![b_is_1.clone(), b_is_2.clone()],
+            success: vec![get_op("a1")],
+            failure: vec![
+                get_op("b"),
+                range_op(RangeRequest {
+                    revision: 7,
+                    ..a_prefix.clone()
+                }),
+            ],
+        },
+        // Nested levels decide their own branches.
+        TxnRequest {
+            compare: vec![missing],
+            success: vec![txn_op(TxnRequest {
+                compare: vec![b_is_2.clone()],
+                success: vec![get_op("a0")],
+                failure: vec![get_op("a2"), get_op("a3")],
+            })],
+            failure: vec![],
+        },
+        TxnRequest::default(),
+        // Errors on the branch taken are the ones applying gives: a compacted revision,
+        // a future one.
+        TxnRequest {
+            compare: vec![b_is_1.clone()],
+            success: vec![range_op(RangeRequest {
+                revision: 3,
+                ..a_prefix.clone()
+            })],
+            failure: vec![],
+        },
+        TxnRequest {
+            compare: vec![b_is_2.clone()],
+            success: vec![],
+            failure: vec![range_op(RangeRequest {
+                revision: current + 1,
+                ..a_prefix.clone()
+            })],
+        },
+    ];
+    for txn in txns {
+        assert!(reads_only(&txn), "{txn:?}");
+        let read = s.sm.txn_read_as(&Caller::Member, &txn);
+        let applied = s.txn(txn.clone());
+        assert_eq!(
+            s.revision(),
+            current,
+            "a txn that only reads changes nothing"
+        );
+        match (read, applied) {
+            (Ok(read), Ok(applied)) => assert_eq!(read, applied, "{txn:?}"),
+            (Err(read), Err(applied)) => {
+                assert_eq!(
+                    read.command_code().map(|c| c as i32),
+                    Some(applied.code),
+                    "{txn:?}"
+                );
+                assert_eq!(read.to_string(), applied.message, "{txn:?}");
+            }
+            (read, applied) => panic!("{txn:?}: read {read:?}, applied {applied:?}"),
+        }
+    }
+
+    // A txn that writes, at any depth, is not a read, and is refused as one.
+    let writes = TxnRequest {
+        compare: vec![b_is_2.clone()],
+        success: vec![get_op("a1")],
+        failure: vec![txn_op(TxnRequest {
+            success: vec![put_op("b", "3")],
+            ..Default::default()
+        })],
+    };
+    assert!(!reads_only(&writes));
+    assert!(s.sm.txn_read_as(&Caller::Member, &writes).is_err());
+    assert_eq!(s.get("b").kvs[0].value, b"1");
+    assert_eq!(s.revision(), current);
+
+    // Served without a read index only when every range, at every depth, asks for it.
+    let serializable = |key: &str| {
+        range_op(RangeRequest {
+            key: key.into(),
+            serializable: true,
+            ..Default::default()
+        })
+    };
+    let nested_serializable = TxnRequest {
+        success: vec![
+            serializable("a1"),
+            txn_op(TxnRequest {
+                failure: vec![serializable("a2")],
+                ..Default::default()
+            }),
+        ],
+        ..Default::default()
+    };
+    assert!(reads_serializable(&nested_serializable));
+    let one_linearizable = TxnRequest {
+        failure: vec![get_op("b")],
+        ..nested_serializable.clone()
+    };
+    assert!(!reads_serializable(&one_linearizable));
+    let compares_alone = TxnRequest {
+        compare: vec![b_is_1],
+        ..Default::default()
+    };
+    assert!(reads_only(&compares_alone));
+    assert!(!reads_serializable(&compares_alone));
+}

@@ -131,6 +131,7 @@ pub fn workload_rows() -> Vec<WorkloadRow> {
             OperationKind::GetSerializable => &[OperationKind::GetSerializable],
             OperationKind::Range => &[OperationKind::Range],
             OperationKind::Cas => &[OperationKind::Cas],
+            OperationKind::TxnRead => &[OperationKind::TxnRead],
             OperationKind::WatchEvent => &[OperationKind::WatchEvent],
             OperationKind::LeaseKeepAlive => &[OperationKind::LeaseKeepAlive],
         },
@@ -187,6 +188,14 @@ pub fn workload_rows() -> Vec<WorkloadRow> {
             64,
             OperationKind::Cas,
             &[Target::ThroughputAtLeast { ratio: 2.0 }],
+        ),
+        closed(
+            "txn-read-64",
+            "txns that only read (2 keys, linearizable), 64 clients",
+            Workload::TxnRead,
+            64,
+            OperationKind::TxnRead,
+            &[],
         ),
         closed(
             "range-16",

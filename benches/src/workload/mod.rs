@@ -9,6 +9,7 @@ mod mixed;
 mod populate;
 mod put;
 mod range;
+mod txn_read;
 mod watch;
 mod watch_delivery;
 
@@ -72,6 +73,12 @@ pub async fn run(config: WorkloadConfig) -> Result<Report, BenchError> {
                 .map(|client| {
                     cas::CasOperation::new(&config, &pool, &key_space, client, attempts_max)
                 })
+                .collect();
+            run_request_loops(&config, operations).await
+        }
+        Workload::TxnRead => {
+            let operations = (0..config.clients)
+                .map(|client| txn_read::TxnReadOperation::new(&config, &pool, &key_space, client))
                 .collect();
             run_request_loops(&config, operations).await
         }

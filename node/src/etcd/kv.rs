@@ -3,7 +3,9 @@
 //! Range is linearizable unless the request asks for `serializable`: it waits for a read
 //! index confirmed by a quorum and for the local apply to reach it, then reads the local
 //! state, so followers serve linearizable reads too. Writes are proposed (forwarded to
-//! the leader from a follower) and answered with the state machine's result.
+//! the leader from a follower) and answered with the state machine's result. A Txn that
+//! only reads is a read, as in etcd: no log entry, linearizable unless every range in it
+//! asks to be serializable.
 //!
 //! With auth on, a Range needs read on its range (checked in the snapshot it reads), a
 //! Put or DeleteRange write, a Txn read on every compare and whatever every operation of
@@ -21,6 +23,7 @@ use vane_proto::raft::command::Op;
 use vane_proto::raft::command_result::Result as Outcome;
 use vane_raft_store::{
     Limits, check_delete_request, check_put_request, check_range_request, check_txn_request,
+    reads_only, reads_serializable,
 };
 
 use vane_raft_store::auth::accesses_of;
@@ -57,6 +60,33 @@ impl KvService {
                 "vane: the state machine returned no result",
             )),
         }
+    }
+
+    /// Answers a txn that only reads from this member's state, as a Range is answered:
+    /// after a read index unless every range in it is serializable, then on one snapshot
+    /// in the blocking pool. Proposing it instead would cost a log entry, an fsync on a
+    /// quorum and an apply on every member, to change nothing.
+    async fn read_txn(
+        &self,
+        request: TxnRequest,
+        caller: Caller,
+    ) -> Result<Response<TxnResponse>, Status> {
+        #[cfg(feature = "planted-bugs")]
+        let serializable = reads_serializable(&request) || crate::planted::stale_reads();
+        #[cfg(not(feature = "planted-bugs"))]
+        let serializable = reads_serializable(&request);
+        if !serializable {
+            self.node.linearizable_barrier().await?;
+        }
+        let state_machine = self.node.state_machine.clone();
+        let mut response =
+            tokio::task::spawn_blocking(move || state_machine.txn_read_as(&caller, &request))
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?
+                .map_err(errors::from_store)?;
+        let revision = response.header.as_ref().map_or(0, |h| h.revision);
+        response.header = self.node.header(revision);
+        Ok(Response::new(response))
     }
 }
 
@@ -145,6 +175,11 @@ impl Kv for KvService {
         let (metadata, _, request) = request.into_parts();
         check_txn_request(&request, Limits::default()).map_err(errors::from_store)?;
         let caller = self.node.caller(&metadata).await?;
+        // A retry inside a client session goes through the log like the session's other
+        // requests, whatever it does.
+        if session.is_none() && reads_only(&request) {
+            return self.read_txn(request, caller).await;
+        }
         match self.write(Op::Txn(request), session, &caller).await? {
             (revision, Outcome::Txn(mut response)) => {
                 response.header = self.node.header(revision);

@@ -5,7 +5,8 @@
 //! branch each level takes). Then the requests on that path are checked (leases exist,
 //! `ignore_value`/`ignore_lease` keys exist, read revisions are retained), so a refused
 //! txn changes nothing. Only then are the operations executed in order, each seeing the
-//! writes of the ones before it, all at one revision.
+//! writes of the ones before it, all at one revision. A txn that only reads takes the
+//! same three steps against a point-in-time view instead of the write batch.
 
 use vane_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use vane_proto::etcdserverpb::request_op::Request;
@@ -377,8 +378,127 @@ pub(crate) fn txn(txn: &mut WriteTxn<'_, '_>, request: &TxnRequest) -> Result<Tx
     execute_txn(txn, request, &path, &mut at)
 }
 
+/// Whether `request` only reads: every operation of both branches, at every depth, is a
+/// Range or a txn that only reads. Whichever way its compares go it changes nothing, so a
+/// member answers it as a read from its own state rather than through the log (etcd does
+/// so for txns without nested ones; a nested txn that only reads is no different).
+pub fn reads_only(request: &TxnRequest) -> bool {
+    request
+        .success
+        .iter()
+        .chain(&request.failure)
+        .all(|op| match &op.request {
+            Some(Request::RequestRange(_)) | None => true,
+            Some(Request::RequestTxn(nested)) => reads_only(nested),
+            Some(Request::RequestPut(_) | Request::RequestDeleteRange(_)) => false,
+        })
+}
+
+/// Whether a txn that only reads may be answered from a member's state as it is, without
+/// first confirming with the leader that it is current: it reads at least one range, and
+/// every range at every depth asks to be serializable. etcd also answers a txn with no
+/// range at all from local state; here a txn of compares alone is linearizable, since its
+/// only answer is whether the compares hold now.
+pub fn reads_serializable(request: &TxnRequest) -> bool {
+    fn visit(request: &TxnRequest, ranges: &mut usize) -> bool {
+        request
+            .success
+            .iter()
+            .chain(&request.failure)
+            .all(|op| match &op.request {
+                Some(Request::RequestRange(range)) => {
+                    *ranges += 1;
+                    range.serializable
+                }
+                Some(Request::RequestTxn(nested)) => visit(nested, ranges),
+                _ => true,
+            })
+    }
+    let mut ranges = 0;
+    visit(request, &mut ranges) && ranges > 0
+}
+
+/// Answers a txn that [`reads_only`] from `reader` at `revisions`, as applying it there
+/// would: the same branches, ranges and errors, and no change. The caller has checked it
+/// with [`check_txn_request`].
+pub(crate) fn read_txn(
+    reader: &dyn Reader,
+    revisions: Revisions,
+    request: &TxnRequest,
+) -> Result<TxnResponse> {
+    if !reads_only(request) {
+        return Err(StoreError::InvalidArgument(
+            "vane: a txn that writes cannot be answered as a read".into(),
+        ));
+    }
+    let mut path = Vec::new();
+    txn_path(reader, revisions, request, &mut path)?;
+    check_path_state(reader, revisions, request, &path, &mut 0)?;
+    let mut at = 0;
+    execute_txn(&mut ReadOnly { reader, revisions }, request, &path, &mut at)
+}
+
+/// What a txn's operations run against: the request's writes when it is applied, a
+/// point-in-time view when it only reads.
+trait TxnTarget {
+    fn reader(&self) -> &dyn Reader;
+    fn revisions(&self) -> Revisions;
+    fn put(&mut self, request: &PutRequest) -> Result<PutResponse>;
+    fn delete_range(&mut self, request: &DeleteRangeRequest) -> Result<DeleteRangeResponse>;
+}
+
+impl TxnTarget for WriteTxn<'_, '_> {
+    fn reader(&self) -> &dyn Reader {
+        WriteTxn::reader(self)
+    }
+
+    fn revisions(&self) -> Revisions {
+        WriteTxn::revisions(self)
+    }
+
+    fn put(&mut self, request: &PutRequest) -> Result<PutResponse> {
+        execute_put(self, request)
+    }
+
+    fn delete_range(&mut self, request: &DeleteRangeRequest) -> Result<DeleteRangeResponse> {
+        delete_range(self, request)
+    }
+}
+
+/// A view that only reads; [`read_txn`] checked that nothing on the txn writes.
+struct ReadOnly<'r> {
+    reader: &'r dyn Reader,
+    revisions: Revisions,
+}
+
+impl ReadOnly<'_> {
+    fn refuse<T>(&self) -> Result<T> {
+        Err(StoreError::InvalidArgument(
+            "vane: a txn answered as a read cannot write".into(),
+        ))
+    }
+}
+
+impl TxnTarget for ReadOnly<'_> {
+    fn reader(&self) -> &dyn Reader {
+        self.reader
+    }
+
+    fn revisions(&self) -> Revisions {
+        self.revisions
+    }
+
+    fn put(&mut self, _: &PutRequest) -> Result<PutResponse> {
+        self.refuse()
+    }
+
+    fn delete_range(&mut self, _: &DeleteRangeRequest) -> Result<DeleteRangeResponse> {
+        self.refuse()
+    }
+}
+
 fn execute_txn(
-    txn: &mut WriteTxn<'_, '_>,
+    txn: &mut impl TxnTarget,
     request: &TxnRequest,
     path: &[bool],
     at: &mut usize,
@@ -396,9 +516,9 @@ fn execute_txn(
             Some(Request::RequestRange(r)) => {
                 Response::ResponseRange(range(txn.reader(), r, txn.revisions())?)
             }
-            Some(Request::RequestPut(r)) => Response::ResponsePut(execute_put(txn, r)?),
+            Some(Request::RequestPut(r)) => Response::ResponsePut(txn.put(r)?),
             Some(Request::RequestDeleteRange(r)) => {
-                Response::ResponseDeleteRange(delete_range(txn, r)?)
+                Response::ResponseDeleteRange(txn.delete_range(r)?)
             }
             Some(Request::RequestTxn(r)) => Response::ResponseTxn(execute_txn(txn, r, path, at)?),
             None => continue,

@@ -24,7 +24,7 @@ use vane_proto::api::{
     VerifyAuditResponse,
 };
 use vane_proto::authpb::Role;
-use vane_proto::etcdserverpb::{RangeRequest, RangeResponse};
+use vane_proto::etcdserverpb::{RangeRequest, RangeResponse, TxnRequest, TxnResponse};
 use vane_proto::mvccpb::Event;
 use vane_proto::raft::{Command, CommandResult, LogId, Membership, StoredMembership};
 use vane_proto::storage::{
@@ -321,6 +321,19 @@ impl StateMachine {
         )?;
         let meta = read_meta(&reader)?;
         range::range(&reader, request, revisions_of(&meta))
+    }
+
+    /// Answers a txn that only reads ([`crate::reads_only`]) for `caller` from the applied
+    /// state, as applying it would, without a log entry: the permission check (read
+    /// access to every compare and range, whichever branch runs) and the txn see one
+    /// snapshot, so no auth change can fall between the two. A txn that writes is refused.
+    pub fn txn_read_as(&self, caller: &Caller, request: &TxnRequest) -> Result<TxnResponse> {
+        crate::mvcc::txn::check_txn_request(request, self.limits)?;
+        let db = self.db();
+        let reader = SnapshotReader::new(&db);
+        auth::check(&reader, caller, &auth::txn_accesses_of(request))?;
+        let meta = read_meta(&reader)?;
+        crate::mvcc::txn::read_txn(&reader, revisions_of(&meta), request)
     }
 
     /// Serves a Range from memory alone, when the current-version cache can answer it
