@@ -52,12 +52,12 @@ fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// How many threads the blocking pool may hold. Every range read that needs RocksDB runs
-/// there (its reads may wait on the disk; a key the current-version cache holds is answered
-/// on the async thread), and Tokio's default of 512 let 64 concurrent clients keep 33
-/// threads alive, each with its own stack and allocator heap (about 3 MiB in all, by
-/// `smaps`), for no more throughput than the cores can give. Four per core still leaves reads that wait on
-/// the disk overlapping; requests beyond the bound queue in order.
+/// How many threads the blocking pool may hold. Every read that needs the disk (a block
+/// not in RocksDB's cache) or many records runs there; what memory answers is answered on
+/// the async thread. Tokio's default of 512 let 64 concurrent clients keep 33 threads
+/// alive, each with its own stack and allocator heap (about 3 MiB in all, by `smaps`),
+/// for no more throughput than the cores can give. Four per core still leaves reads that
+/// wait on the disk overlapping; requests beyond the bound queue in order.
 fn blocking_threads_max(cores: usize) -> usize {
     (4 * cores).max(8)
 }

@@ -494,16 +494,22 @@ impl Node {
     /// Makes the membership carry this member's name and advertised client URLs (a
     /// member added with MemberAdd starts nameless, as in etcd), so MemberList
     /// and `endpoint status --cluster` find it; retried until done or stopped.
+    ///
+    /// Done only once a membership that carries them is applied here: the membership
+    /// this member sees may be one not committed yet, which a new leader can replace.
     pub async fn publish_client_urls(&self) {
         loop {
-            let (own, leader) = {
+            let (own, applied, leader) = {
                 let metrics = self.raft.metrics();
                 let m = metrics.borrow_watched();
+                let membership_at = m.membership_config.log_id().as_ref().map(|l| l.index);
+                let applied_to = m.last_applied.as_ref().map(|l| l.index);
                 (
                     m.membership_config
                         .membership()
                         .get_node(&self.member_id)
                         .cloned(),
+                    membership_at.is_some_and(|at| applied_to.is_some_and(|to| at <= to)),
                     m.current_leader,
                 )
             };
@@ -511,7 +517,11 @@ impl Node {
                 if own.client_urls == self.config.advertise_client_urls
                     && own.name == self.config.name
                 {
-                    return;
+                    if applied {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(PUBLISH_RETRY_MS)).await;
+                    continue;
                 }
                 let wanted = vane_proto::raft::Node {
                     name: self.config.name.clone(),
@@ -542,15 +552,15 @@ impl Node {
                     }
                 };
                 // An attempt caught in a leader change must not hold the loop forever.
-                let done = tokio::time::timeout(
+                // Even one that succeeded is done only once this member has applied it
+                // (checked above): the leader answers at once when its own membership,
+                // committed or not, already carries the URLs.
+                let _published = tokio::time::timeout(
                     Duration::from_millis(PUBLISH_ATTEMPT_TIMEOUT_MS),
                     attempt,
                 )
                 .await
                 .unwrap_or(false);
-                if done {
-                    return;
-                }
             }
             tokio::time::sleep(Duration::from_millis(PUBLISH_RETRY_MS)).await;
         }

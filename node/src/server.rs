@@ -86,21 +86,19 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     )
     .with_tls(peer_dialer);
 
+    // Without client URLs, which each member knows only of itself: every founding member
+    // initialises with the same membership, and each then publishes its client URLs
+    // through the log (`Node::publish_client_urls`), as etcd's members do.
     let founding: BTreeMap<u64, MemberNode> = members
         .iter()
         .map(|(name, urls)| {
             let id = founding_member_id(&config.initial_cluster_token, name, urls);
-            let client_urls = if *name == config.name {
-                config.advertise_client_urls.clone()
-            } else {
-                Vec::new()
-            };
             (
                 id,
                 MemberNode {
                     name: name.clone(),
                     peer_urls: urls.clone(),
-                    client_urls,
+                    client_urls: Vec::new(),
                 },
             )
         })

@@ -520,6 +520,9 @@ async fn a_txn_that_only_reads_is_a_read_on_any_member_and_adds_nothing_to_the_l
             status.into_inner().raft_index
         }
     };
+    // Each member publishes its client URLs through the log once it has started: wait
+    // for all three, so that none of those entries falls into the count.
+    every_member_listed_with_its_client_urls(&cluster, leader).await;
     let index_before = raft_index(leader).await;
     let reads_before = counter(
         &metrics_of(&cluster, follower).await,
@@ -554,4 +557,57 @@ async fn a_txn_that_only_reads_is_a_read_on_any_member_and_adds_nothing_to_the_l
         index_before,
         "txns that only read were proposed"
     );
+}
+
+/// Waits until member `i`'s MemberList shows every member with its name and exactly
+/// the client URL it advertises; panics after a minute, with the members' logs.
+async fn every_member_listed_with_its_client_urls(cluster: &Cluster, i: usize) {
+    use vane_proto::etcdserverpb::MemberListRequest;
+
+    let mut expected: Vec<(String, Vec<String>)> = cluster
+        .members
+        .iter()
+        .map(|m| (m.name.clone(), vec![m.client_url()]))
+        .collect();
+    expected.sort();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut listed: Vec<(String, Vec<String>)> = cluster
+            .cluster_client(i)
+            .await
+            .member_list(MemberListRequest::default())
+            .await
+            .expect("member list")
+            .into_inner()
+            .members
+            .into_iter()
+            .map(|m| (m.name, m.client_ur_ls))
+            .collect();
+        listed.sort();
+        if listed == expected {
+            return;
+        }
+        if Instant::now() >= deadline {
+            let logs: Vec<String> = (0..cluster.members.len())
+                .map(|j| format!("--- member {j}:\n{}", cluster.log_of(j)))
+                .collect();
+            panic!(
+                "member {i} lists {listed:?}, not {expected:?}\n{}",
+                logs.join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_founding_member_is_listed_with_its_client_urls_by_every_member() {
+    // Clients find the cluster's endpoints in MemberList (etcd clients' endpoint sync,
+    // `endpoint status --cluster`), so every founding member must appear there with its
+    // client URLs, whichever member's election won.
+    let cluster = Cluster::start(3);
+    cluster.wait_for_leader(Duration::from_secs(20)).await;
+    for i in 0..3 {
+        every_member_listed_with_its_client_urls(&cluster, i).await;
+    }
 }

@@ -8,13 +8,14 @@
 //!   database so that every command in a batch sees the commands before it, and which
 //!   commits them all as one `WriteBatch` together with the applied log id.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options,
-    ReadOptions, WriteBatch,
+    ReadOptions, ReadTier, WriteBatch,
 };
 
 use vane_proto::mvccpb::Event;
@@ -340,6 +341,94 @@ impl Reader for SnapshotReader<'_> {
             IteratorMode::From(from, Direction::Forward),
         );
         drive(iter, visit)
+    }
+}
+
+/// A [`SnapshotReader`] that never waits on the disk, for reads served on an async
+/// thread: memtables and the block cache answer, and a read that would load a block from
+/// a table file fails with [`StoreError::NotInMemory`] instead, as does one that goes
+/// past `records_max` records (so that a large range cannot hold the thread).
+/// [`MemoryReader::outcome`] turns those into "ask a thread that may block".
+pub(crate) struct MemoryReader<'a> {
+    db: &'a DB,
+    snapshot: rocksdb::Snapshot<'a>,
+    records_left: Cell<usize>,
+    declined: Cell<bool>,
+}
+
+impl<'a> MemoryReader<'a> {
+    pub(crate) fn new(db: &'a DB, records_max: usize) -> Self {
+        MemoryReader {
+            db,
+            snapshot: db.snapshot(),
+            records_left: Cell::new(records_max),
+            declined: Cell::new(false),
+        }
+    }
+
+    /// What a read through this reader came to: `Ok(None)` when it needed the disk or
+    /// more records than allowed, whatever error that became on its way out.
+    pub(crate) fn outcome<T>(&self, result: Result<T>) -> Result<Option<T>> {
+        match result {
+            Ok(value) => Ok(Some(value)),
+            Err(_) if self.declined.get() => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    fn decline(&self) -> StoreError {
+        self.declined.set(true);
+        StoreError::NotInMemory
+    }
+
+    /// Counts one record read, declining once there are no more to read.
+    fn spend(&self) -> Result<()> {
+        match self.records_left.get().checked_sub(1) {
+            Some(left) => {
+                self.records_left.set(left);
+                Ok(())
+            }
+            None => Err(self.decline()),
+        }
+    }
+
+    fn checked(&self, error: rocksdb::Error) -> StoreError {
+        if error.kind() == rocksdb::ErrorKind::Incomplete {
+            self.decline()
+        } else {
+            error.into()
+        }
+    }
+}
+
+fn memory_only(to: Option<&[u8]>) -> ReadOptions {
+    let mut opts = read_options(to);
+    opts.set_read_tier(ReadTier::BlockCache);
+    opts
+}
+
+impl Reader for MemoryReader<'_> {
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.spend()?;
+        self.snapshot
+            .get_cf_opt(handle(self.db, cf)?, key, memory_only(None))
+            .map_err(|e| self.checked(e))
+    }
+
+    fn scan(&self, cf: Cf, from: &[u8], to: Option<&[u8]>, visit: Visitor<'_>) -> Result<()> {
+        let iter = self.snapshot.iterator_cf_opt(
+            handle(self.db, cf)?,
+            memory_only(to),
+            IteratorMode::From(from, Direction::Forward),
+        );
+        for item in iter {
+            let (key, value) = item.map_err(|e| self.checked(e))?;
+            self.spend()?;
+            if !visit(&key, &value)? {
+                break;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -100,6 +100,12 @@ pub enum StoreError {
     /// The data directory cannot be used by this binary or by this process.
     #[error("{0}")]
     DataDir(String),
+
+    /// A read tried from memory alone needs the disk, or more records than an async
+    /// thread should read at once. Never a client's answer: the server retries the read
+    /// on a thread that may block.
+    #[error("vane: this read needs the disk")]
+    NotInMemory,
 }
 
 impl StoreError {
@@ -128,7 +134,8 @@ impl StoreError {
             StoreError::Rocks(_)
             | StoreError::Corrupt(_)
             | StoreError::Io { .. }
-            | StoreError::DataDir(_) => return None,
+            | StoreError::DataDir(_)
+            | StoreError::NotInMemory => return None,
         })
     }
 

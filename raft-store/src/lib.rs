@@ -42,4 +42,4 @@ pub use mvcc::txn::{
 };
 pub use session::{SESSION_TTL_MAX_MS, SESSION_TTL_MIN_MS, SESSION_UNACKED_MAX};
 pub use state_machine::snapshot::SnapshotFile;
-pub use state_machine::{Applied, ApplyItem, ApplyPayload, StateMachine};
+pub use state_machine::{Applied, ApplyItem, ApplyPayload, IN_MEMORY_RECORDS_MAX, StateMachine};

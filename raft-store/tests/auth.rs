@@ -259,13 +259,29 @@ fn a_revoke_takes_effect_at_its_place_in_the_batch() {
         key: b"/app/a".to_vec(),
         ..Default::default()
     };
-    // The key is in the current-version cache, but with auth on the memory-only path
-    // must decline: it has no caller to check.
-    assert_eq!(store.sm.range_cached(&read).unwrap(), None);
-    let refused = store.sm.range_as(&Caller::User("u".into()), &read);
-    assert!(
-        matches!(refused, Err(StoreError::Auth(AuthError::PermissionDenied))),
-        "{refused:?}"
+    // The key is in the current-version cache, but with auth on the cache alone does not
+    // answer: the read from memory checks the caller as the blocking one does.
+    for refused in [
+        store.sm.range_as(&Caller::User("u".into()), &read),
+        store
+            .sm
+            .range_in_memory(&Caller::User("u".into()), &read)
+            .map(|answer| answer.expect("in memory")),
+    ] {
+        assert!(
+            matches!(refused, Err(StoreError::Auth(AuthError::PermissionDenied))),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(
+        store
+            .sm
+            .range_in_memory(&Caller::User("root".into()), &read)
+            .unwrap()
+            .expect("in memory")
+            .kvs
+            .len(),
+        1
     );
     assert_eq!(
         store
@@ -394,11 +410,18 @@ fn a_txn_answered_as_a_read_needs_read_access_to_every_compare_and_range() {
             ..inside.clone()
         },
     ] {
-        let refused = store.sm.txn_read_as(&Caller::User("u".into()), &outside);
-        assert!(
-            matches!(refused, Err(StoreError::Auth(AuthError::PermissionDenied))),
-            "{refused:?}"
-        );
+        for refused in [
+            store.sm.txn_read_as(&Caller::User("u".into()), &outside),
+            store
+                .sm
+                .txn_read_in_memory(&Caller::User("u".into()), &outside)
+                .map(|answer| answer.expect("in memory")),
+        ] {
+            assert!(
+                matches!(refused, Err(StoreError::Auth(AuthError::PermissionDenied))),
+                "{refused:?}"
+            );
+        }
         let applied = store.apply_command(command("u", Op::Txn(outside.clone())));
         assert_eq!(code_of(&applied), Some(Code::PermissionDenied));
         assert!(

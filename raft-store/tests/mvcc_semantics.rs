@@ -17,6 +17,7 @@ use vane_proto::raft::command_error::Code;
 use vane_proto::raft::command_result::Result as Outcome;
 use vane_proto::raft::{Command, OpenSession};
 use vane_raft_store::StoreError;
+use vane_raft_store::auth::Caller;
 
 fn prefix_end(prefix: &str) -> Vec<u8> {
     let mut end = prefix.as_bytes().to_vec();
@@ -1020,28 +1021,30 @@ fn a_current_read_of_one_key_answers_as_a_read_at_that_revision_does() {
                 .unwrap();
             assert_eq!(cached, at_revision, "{request:?}");
             // What a server answers from memory, without the blocking pool: the same,
-            // for every key the writes above put in the cache.
-            let from_memory = s.sm.range_cached(&request).unwrap();
-            if key == "never" {
-                assert!(from_memory.is_none_or(|r| r == at_revision), "{request:?}");
-            } else {
-                assert_eq!(from_memory, Some(at_revision), "{request:?}");
-            }
+            // from the cache for the keys the writes above put there, from the memtables
+            // for the others.
+            let from_memory = s.sm.range_in_memory(&Caller::Member, &request).unwrap();
+            assert_eq!(from_memory, Some(at_revision), "{request:?}");
         }
     }
-    // What memory cannot answer is left to the database: a range, a read at a revision.
+    // What the cache cannot answer, the memtables do: a range, a read at a revision.
     let prefix = RangeRequest {
         key: b"k".to_vec(),
         range_end: prefix_end("k"),
         ..Default::default()
     };
-    assert_eq!(s.sm.range_cached(&prefix).unwrap(), None);
     let at_revision = RangeRequest {
         key: b"k5".to_vec(),
-        revision: current,
+        revision: current - 3,
         ..Default::default()
     };
-    assert_eq!(s.sm.range_cached(&at_revision).unwrap(), None);
+    for request in [prefix, at_revision] {
+        assert_eq!(
+            s.sm.range_in_memory(&Caller::Member, &request).unwrap(),
+            Some(s.range(request.clone()).unwrap()),
+            "{request:?}"
+        );
+    }
     assert_eq!(s.get("k5").kvs[0].value, b"last");
     assert_eq!(s.get("k5").header.unwrap().revision, current);
     assert!(s.get("k3").kvs.is_empty(), "deleted");
@@ -1049,7 +1052,6 @@ fn a_current_read_of_one_key_answers_as_a_read_at_that_revision_does() {
 
 #[test]
 fn a_txn_that_only_reads_is_answered_from_a_snapshot_as_applying_it_would() {
-    use vane_raft_store::auth::Caller;
     use vane_raft_store::{reads_only, reads_serializable};
 
     let mut s = Store::new();
@@ -1219,4 +1221,79 @@ fn a_txn_that_only_reads_is_answered_from_a_snapshot_as_applying_it_would() {
     };
     assert!(reads_only(&compares_alone));
     assert!(!reads_serializable(&compares_alone));
+}
+
+#[test]
+fn a_read_from_memory_leaves_what_needs_the_disk_or_many_records_to_the_blocking_pool() {
+    use vane_raft_store::IN_MEMORY_RECORDS_MAX;
+
+    let mut s = Store::new();
+    let keys = IN_MEMORY_RECORDS_MAX + 50;
+    for i in 0..keys {
+        s.put(&format!("m/{i:04}"), "v");
+    }
+    let all = RangeRequest {
+        key: b"m/".to_vec(),
+        range_end: prefix_end("m/"),
+        ..Default::default()
+    };
+    let hundred = RangeRequest {
+        key: b"m/0100".to_vec(),
+        range_end: b"m/0200".to_vec(),
+        ..Default::default()
+    };
+    let txn = TxnRequest {
+        success: vec![get_op("m/0007"), get_op("m/0250")],
+        ..Default::default()
+    };
+    // More records than an async thread should read at once: left to the blocking pool,
+    // and counting them is no way around it.
+    assert_eq!(s.sm.range_in_memory(&Caller::Member, &all).unwrap(), None);
+    let count_all = RangeRequest {
+        count_only: true,
+        ..all.clone()
+    };
+    assert_eq!(
+        s.sm.range_in_memory(&Caller::Member, &count_all).unwrap(),
+        None
+    );
+    assert_eq!(
+        s.range(count_all).unwrap().count,
+        i64::try_from(keys).unwrap()
+    );
+    let range = s.range(hundred.clone()).unwrap();
+    assert_eq!(range.kvs.len(), 100);
+    assert_eq!(
+        s.sm.range_in_memory(&Caller::Member, &hundred).unwrap(),
+        Some(range.clone())
+    );
+    let answered = s.sm.txn_read_as(&Caller::Member, &txn).unwrap();
+    assert_eq!(
+        s.sm.txn_read_in_memory(&Caller::Member, &txn).unwrap(),
+        Some(answered.clone())
+    );
+
+    // After a restart the keys are in table files, and no cache holds them: a read from
+    // memory declines rather than wait on the disk, until a read that may wait has
+    // brought their blocks into the block cache.
+    drop(s.sm.build_snapshot().unwrap());
+    let s = s.reopen();
+    assert_eq!(
+        s.sm.range_in_memory(&Caller::Member, &hundred).unwrap(),
+        None
+    );
+    assert_eq!(
+        s.sm.txn_read_in_memory(&Caller::Member, &txn).unwrap(),
+        None
+    );
+    assert_eq!(s.sm.range_as(&Caller::Member, &hundred).unwrap(), range);
+    assert_eq!(
+        s.sm.range_in_memory(&Caller::Member, &hundred).unwrap(),
+        Some(range)
+    );
+    assert_eq!(s.sm.txn_read_as(&Caller::Member, &txn).unwrap(), answered);
+    assert_eq!(
+        s.sm.txn_read_in_memory(&Caller::Member, &txn).unwrap(),
+        Some(answered)
+    );
 }

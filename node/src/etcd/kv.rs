@@ -63,9 +63,10 @@ impl KvService {
     }
 
     /// Answers a txn that only reads from this member's state, as a Range is answered:
-    /// after a read index unless every range in it is serializable, then on one snapshot
-    /// in the blocking pool. Proposing it instead would cost a log entry, an fsync on a
-    /// quorum and an apply on every member, to change nothing.
+    /// after a read index unless every range in it is serializable, then on one snapshot,
+    /// from memory on this thread or, when it needs the disk, in the blocking pool.
+    /// Proposing it instead would cost a log entry, an fsync on a quorum and an apply on
+    /// every member, to change nothing.
     async fn read_txn(
         &self,
         request: TxnRequest,
@@ -79,11 +80,18 @@ impl KvService {
             self.node.linearizable_barrier().await?;
         }
         let state_machine = self.node.state_machine.clone();
-        let mut response =
-            tokio::task::spawn_blocking(move || state_machine.txn_read_as(&caller, &request))
-                .await
-                .map_err(|e| Status::internal(e.to_string()))?
-                .map_err(errors::from_store)?;
+        let in_memory = state_machine
+            .txn_read_in_memory(&caller, &request)
+            .map_err(errors::from_store)?;
+        let mut response = match in_memory {
+            Some(response) => response,
+            None => {
+                tokio::task::spawn_blocking(move || state_machine.txn_read_as(&caller, &request))
+                    .await
+                    .map_err(|e| Status::internal(e.to_string()))?
+                    .map_err(errors::from_store)?
+            }
+        };
         let revision = response.header.as_ref().map_or(0, |h| h.revision);
         response.header = self.node.header(revision);
         Ok(Response::new(response))
@@ -112,12 +120,13 @@ impl Kv for KvService {
             self.node.linearizable_barrier().await?;
         }
         let state_machine = self.node.state_machine.clone();
-        // A key the current-version cache holds is answered here, from memory; only what
-        // needs RocksDB (which may wait on the disk) goes to the blocking pool.
-        let cached = state_machine
-            .range_cached(&request)
+        // What memory holds (the current-version cache, memtables, the block cache) is
+        // answered here; only a read that needs the disk, or many records, goes to the
+        // blocking pool.
+        let in_memory = state_machine
+            .range_in_memory(&caller, &request)
             .map_err(errors::from_store)?;
-        let mut response = match cached {
+        let mut response = match in_memory {
             Some(response) => response,
             None => tokio::task::spawn_blocking(move || state_machine.range_as(&caller, &request))
                 .await

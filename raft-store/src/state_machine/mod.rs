@@ -37,8 +37,8 @@ use self::snapshot::{CHECKPOINT_PREFIX, SnapshotFile};
 use crate::auth::{self, Access, Caller};
 use crate::data_dir::{DataDir, FORMAT_VERSION, sync_dir};
 use crate::db::{
-    BatchView, CachedAt, CachedKey, Cf, CurrentCache, Reader, SnapshotReader, flush_all,
-    open_meta_read_only, open_state_machine_db, write_options,
+    BatchView, CachedAt, CachedKey, Cf, CurrentCache, MemoryReader, Reader, SnapshotReader,
+    flush_all, open_meta_read_only, open_state_machine_db, write_options,
 };
 use crate::error::{Result, StoreError};
 use crate::governance::{self, SchemaCache};
@@ -313,14 +313,26 @@ impl StateMachine {
             return Ok(response);
         }
         let db = self.db();
-        let reader = SnapshotReader::new(&db);
-        auth::check(
-            &reader,
-            caller,
-            &[Access::read(&request.key, &request.range_end)],
-        )?;
-        let meta = read_meta(&reader)?;
-        range::range(&reader, request, revisions_of(&meta))
+        range_on(&SnapshotReader::new(&db), caller, request)
+    }
+
+    /// [`StateMachine::range_as`] from memory alone, never waiting on the disk, so that a
+    /// server may call it on its async threads and keep the blocking pool, with its two
+    /// thread hand-offs per read, for the reads that need it. `None` when the read would
+    /// load a block from a table file, or read more than [`IN_MEMORY_RECORDS_MAX`]
+    /// records; the answer is otherwise the same, from one snapshot.
+    pub fn range_in_memory(
+        &self,
+        caller: &Caller,
+        request: &RangeRequest,
+    ) -> Result<Option<RangeResponse>> {
+        crate::mvcc::txn::check_range_request(request)?;
+        if let Some(response) = self.range_from_current_cache(request)? {
+            return Ok(Some(response));
+        }
+        let db = self.db();
+        let reader = MemoryReader::new(&db, IN_MEMORY_RECORDS_MAX);
+        reader.outcome(range_on(&reader, caller, request))
     }
 
     /// Answers a txn that only reads ([`crate::reads_only`]) for `caller` from the applied
@@ -330,20 +342,20 @@ impl StateMachine {
     pub fn txn_read_as(&self, caller: &Caller, request: &TxnRequest) -> Result<TxnResponse> {
         crate::mvcc::txn::check_txn_request(request, self.limits)?;
         let db = self.db();
-        let reader = SnapshotReader::new(&db);
-        auth::check(&reader, caller, &auth::txn_accesses_of(request))?;
-        let meta = read_meta(&reader)?;
-        crate::mvcc::txn::read_txn(&reader, revisions_of(&meta), request)
+        txn_read_on(&SnapshotReader::new(&db), caller, request)
     }
 
-    /// Serves a Range from memory alone, when the current-version cache can answer it
-    /// (one key, its current version, auth off as of the cache's revision); `None` when
-    /// it needs the database. It never touches RocksDB, so a server may call it on its
-    /// async threads and keep the blocking pool, with its two thread hand-offs per read,
-    /// for the reads that may wait on the disk.
-    pub fn range_cached(&self, request: &RangeRequest) -> Result<Option<RangeResponse>> {
-        crate::mvcc::txn::check_range_request(request)?;
-        self.range_from_current_cache(request)
+    /// [`StateMachine::txn_read_as`] from memory alone, as
+    /// [`StateMachine::range_in_memory`] is to [`StateMachine::range_as`].
+    pub fn txn_read_in_memory(
+        &self,
+        caller: &Caller,
+        request: &TxnRequest,
+    ) -> Result<Option<TxnResponse>> {
+        crate::mvcc::txn::check_txn_request(request, self.limits)?;
+        let db = self.db();
+        let reader = MemoryReader::new(&db, IN_MEMORY_RECORDS_MAX);
+        reader.outcome(txn_read_on(&reader, caller, request))
     }
 
     /// A read of one key's current version, served from the current-version cache when
@@ -956,6 +968,29 @@ impl StateMachine {
         *self.db_size.lock().unwrap_or_else(|p| p.into_inner()) = None;
         Ok(())
     }
+}
+
+/// Most records a read from memory ([`StateMachine::range_in_memory`]) reads before it
+/// leaves the read to the blocking pool: a range of a hundred keys with its meta and auth
+/// records fits, and at about a microsecond per record an async thread is not held long.
+pub const IN_MEMORY_RECORDS_MAX: usize = 256;
+
+/// A Range for `caller` on `reader`: the permission check, then the keys.
+fn range_on(reader: &dyn Reader, caller: &Caller, request: &RangeRequest) -> Result<RangeResponse> {
+    auth::check(
+        reader,
+        caller,
+        &[Access::read(&request.key, &request.range_end)],
+    )?;
+    let meta = read_meta(reader)?;
+    range::range(reader, request, revisions_of(&meta))
+}
+
+/// A txn that only reads, for `caller` on `reader`: the permission check, then the txn.
+fn txn_read_on(reader: &dyn Reader, caller: &Caller, request: &TxnRequest) -> Result<TxnResponse> {
+    auth::check(reader, caller, &auth::txn_accesses_of(request))?;
+    let meta = read_meta(reader)?;
+    crate::mvcc::txn::read_txn(reader, revisions_of(&meta), request)
 }
 
 fn revisions_of(meta: &StateMachineMeta) -> Revisions {

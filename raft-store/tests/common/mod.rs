@@ -32,6 +32,25 @@ impl Store {
         }
     }
 
+    /// Closes the state machine and opens it again from its directory, as a restart
+    /// would: what was flushed is in table files, and no cache holds any of it.
+    pub fn reopen(self) -> Store {
+        let Store {
+            dir,
+            sm,
+            next_index,
+        } = self;
+        drop(sm);
+        let data = Arc::new(DataDir::open(dir.path()).expect("reopen data dir"));
+        let sm =
+            Arc::new(StateMachine::open(data, Limits::default()).expect("reopen state machine"));
+        Store {
+            dir,
+            sm,
+            next_index,
+        }
+    }
+
     pub fn item(&mut self, op: Op) -> ApplyItem {
         let index = self.next_index;
         self.next_index += 1;
