@@ -22,8 +22,8 @@ use vane_proto::etcdserverpb::{
 use vane_proto::raft::command::Op;
 use vane_proto::raft::command_result::Result as Outcome;
 use vane_raft_store::{
-    Limits, check_delete_request, check_put_request, check_range_request, check_txn_request,
-    reads_only, reads_serializable,
+    Limits, StateMachine, StoreError, check_delete_request, check_put_request, check_range_request,
+    check_txn_request, reads_only, reads_serializable,
 };
 
 use vane_raft_store::auth::accesses_of;
@@ -79,23 +79,40 @@ impl KvService {
         if !serializable {
             self.node.linearizable_barrier().await?;
         }
-        let state_machine = self.node.state_machine.clone();
-        let in_memory = state_machine
-            .txn_read_in_memory(&caller, &request)
-            .map_err(errors::from_store)?;
-        let mut response = match in_memory {
-            Some(response) => response,
-            None => {
-                tokio::task::spawn_blocking(move || state_machine.txn_read_as(&caller, &request))
-                    .await
-                    .map_err(|e| Status::internal(e.to_string()))?
-                    .map_err(errors::from_store)?
-            }
-        };
+        let mut response = read(
+            self.node.state_machine.clone(),
+            (caller, request),
+            |state_machine, (caller, request)| state_machine.txn_read_in_memory(caller, request),
+            |state_machine, (caller, request)| state_machine.txn_read_as(&caller, &request),
+        )
+        .await?;
         let revision = response.header.as_ref().map_or(0, |h| h.revision);
         response.header = self.node.header(revision);
         Ok(Response::new(response))
     }
+}
+
+/// Answers a read with `in_memory` on this thread when memory holds what it reads (the
+/// current-version cache, memtables, the block cache), else with `blocking` in the
+/// blocking pool: only a read that would wait on the disk, or read many records, pays for
+/// the two thread hand-offs.
+async fn read<A, T>(
+    state_machine: Arc<StateMachine>,
+    request: A,
+    in_memory: impl FnOnce(&StateMachine, &A) -> Result<Option<T>, StoreError>,
+    blocking: impl FnOnce(&StateMachine, A) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, Status>
+where
+    A: Send + 'static,
+    T: Send + 'static,
+{
+    if let Some(answer) = in_memory(&state_machine, &request).map_err(errors::from_store)? {
+        return Ok(answer);
+    }
+    tokio::task::spawn_blocking(move || blocking(&state_machine, request))
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(errors::from_store)
 }
 
 fn unexpected(outcome: &Outcome) -> Status {
@@ -119,20 +136,13 @@ impl Kv for KvService {
         if !request.serializable {
             self.node.linearizable_barrier().await?;
         }
-        let state_machine = self.node.state_machine.clone();
-        // What memory holds (the current-version cache, memtables, the block cache) is
-        // answered here; only a read that needs the disk, or many records, goes to the
-        // blocking pool.
-        let in_memory = state_machine
-            .range_in_memory(&caller, &request)
-            .map_err(errors::from_store)?;
-        let mut response = match in_memory {
-            Some(response) => response,
-            None => tokio::task::spawn_blocking(move || state_machine.range_as(&caller, &request))
-                .await
-                .map_err(|e| Status::internal(e.to_string()))?
-                .map_err(errors::from_store)?,
-        };
+        let mut response = read(
+            self.node.state_machine.clone(),
+            (caller, request),
+            |state_machine, (caller, request)| state_machine.range_in_memory(caller, request),
+            |state_machine, (caller, request)| state_machine.range_as(&caller, &request),
+        )
+        .await?;
         let revision = response.header.as_ref().map_or(0, |h| h.revision);
         response.header = self.node.header(revision);
         Ok(Response::new(response))
