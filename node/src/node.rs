@@ -552,15 +552,17 @@ impl Node {
                     }
                 };
                 // An attempt caught in a leader change must not hold the loop forever.
-                // Even one that succeeded is done only once this member has applied it
-                // (checked above): the leader answers at once when its own membership,
-                // committed or not, already carries the URLs.
-                let _published = tokio::time::timeout(
+                // The leader answers only once the change is committed (or its membership
+                // already carries the URLs).
+                let done = tokio::time::timeout(
                     Duration::from_millis(PUBLISH_ATTEMPT_TIMEOUT_MS),
                     attempt,
                 )
                 .await
                 .unwrap_or(false);
+                if done {
+                    return;
+                }
             }
             tokio::time::sleep(Duration::from_millis(PUBLISH_RETRY_MS)).await;
         }
