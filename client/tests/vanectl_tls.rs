@@ -4,7 +4,6 @@
 
 mod vanectl_support;
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -78,11 +77,9 @@ fn make_certs(dir: &Path, names: &[&str]) {
     }
 }
 
+/// Below the ephemeral range, where the members' own connections could take it first.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    vane_cluster::free_loopback_ports(1, &[]).expect("free port")[0]
 }
 
 struct Member(Child);

@@ -28,7 +28,7 @@ mod status;
 pub use error::{ClusterError, Result};
 pub use local_cluster::{LocalCluster, ProcessEnd};
 pub use locate::{VANED_ENV, locate_vaned};
-pub use ports::PORT_STRIDE_PER_MEMBER;
+pub use ports::{PORT_STRIDE_PER_MEMBER, free_loopback_ports};
 pub use record::{ClusterRecord, InitialClusterState, MemberRecord, RECORD_FILE_NAME};
 pub use spec::{ClusterSpec, Timeouts};
 pub use status::{MemberStatus, RaftStatus, leader_of};

@@ -97,12 +97,28 @@ fn candidates() -> impl Iterator<Item = u16> {
 }
 
 fn free_ports(taken: &[u16]) -> Result<MemberPorts> {
+    let chosen = free_loopback_ports(3, taken)?;
+    Ok(MemberPorts {
+        client: chosen[0],
+        peer: chosen[1],
+        metrics: chosen[2],
+    })
+}
+
+/// `count` distinct loopback ports that are free now, below the kernel's ephemeral range,
+/// not in `taken`, and never handed out before by this process.
+///
+/// Exists for anything that starts servers on ports it picks (tests, benchmarks): a port
+/// the kernel hands out for `127.0.0.1:0` lies in the ephemeral range, where the very
+/// members being started can take it as the source port of an outgoing connection before
+/// the server binds it, and the start then fails with "address in use".
+pub fn free_loopback_ports(count: usize, taken: &[u16]) -> Result<Vec<u16>> {
     let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
-    // Holding every listener until the end keeps the three ports distinct.
+    // Holding every listener until the end keeps the ports distinct.
     let mut held = Vec::new();
     let mut chosen = Vec::new();
-    for port in candidates().take(FREE_PORT_ATTEMPTS) {
-        if chosen.len() == 3 {
+    for port in candidates().take(FREE_PORT_ATTEMPTS.max(count * 8)) {
+        if chosen.len() == count {
             break;
         }
         if taken.contains(&port) || handed_out.contains(&port) || chosen.contains(&port) {
@@ -113,20 +129,17 @@ fn free_ports(taken: &[u16]) -> Result<MemberPorts> {
             held.push(listener);
         }
     }
-    if chosen.len() < 3 {
+    if chosen.len() < count {
         return Err(ClusterError::NoFreePort {
             source: std::io::Error::other(format!(
-                "no three free ports found among {FREE_PORT_ATTEMPTS} tried below {}",
+                "no {count} free ports found among {} tried below {}",
+                FREE_PORT_ATTEMPTS.max(count * 8),
                 ephemeral_start()
             )),
         });
     }
     handed_out.extend(&chosen);
-    Ok(MemberPorts {
-        client: chosen[0],
-        peer: chosen[1],
-        metrics: chosen[2],
-    })
+    Ok(chosen)
 }
 
 #[cfg(test)]
@@ -143,6 +156,19 @@ mod tests {
         }
         assert_ne!(second.client, second.peer);
         assert_ne!(second.peer, second.metrics);
+    }
+
+    #[test]
+    fn free_loopback_ports_lie_below_the_ephemeral_range_and_are_never_repeated() {
+        let first = free_loopback_ports(5, &[]).unwrap();
+        let second = free_loopback_ports(5, &[]).unwrap();
+        let all: std::collections::BTreeSet<u16> = first.iter().chain(&second).copied().collect();
+        assert_eq!(all.len(), 10, "{first:?} {second:?}");
+        let top = ephemeral_start().max(FREE_PORT_MIN + 1000);
+        assert!(
+            all.iter().all(|p| (FREE_PORT_MIN..top).contains(p)),
+            "{all:?}"
+        );
     }
 
     #[test]

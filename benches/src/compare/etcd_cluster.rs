@@ -5,7 +5,6 @@
 //! start again on the same data, and kill everything on drop.
 
 use std::fs::{File, OpenOptions};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -212,25 +211,16 @@ fn loopback_url(port: u16) -> String {
     format!("http://127.0.0.1:{port}")
 }
 
-/// `count` distinct loopback ports nothing listens on right now. They are held open
-/// together while chosen, so they differ; another program could still take one before
-/// etcd binds it, which would fail the start with etcd's own message in its log.
+/// `count` distinct loopback ports nothing listens on right now, below the kernel's
+/// ephemeral range, where the members' own outgoing connections could take one before
+/// etcd binds it. Another program could still take one, which would fail the start with
+/// etcd's own message in its log.
 fn free_ports(count: usize) -> Result<Vec<u16>, BenchError> {
-    let listeners = (0..count)
-        .map(|_| TcpListener::bind("127.0.0.1:0"))
-        .collect::<std::io::Result<Vec<_>>>();
-    listeners
-        .and_then(|listeners| {
-            listeners
-                .iter()
-                .map(|listener| Ok(listener.local_addr()?.port()))
-                .collect()
-        })
-        .map_err(|source| BenchError::Io {
-            action: "pick a free port on",
-            path: PathBuf::from("127.0.0.1"),
-            source,
-        })
+    vane_cluster::free_loopback_ports(count, &[]).map_err(|e| BenchError::Io {
+        action: "pick a free port on",
+        path: PathBuf::from("127.0.0.1"),
+        source: std::io::Error::other(e.to_string()),
+    })
 }
 
 /// A token no other local cluster uses, so that two clusters never accept each other's

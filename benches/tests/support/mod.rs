@@ -3,7 +3,6 @@
 //! (also when a test panics).
 
 use std::fs::File;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -100,10 +99,9 @@ impl Drop for EtcdProcess {
     }
 }
 
-/// A loopback port nothing listens on right now (the OS picks it; released at once).
+/// A loopback port nothing listens on right now, below the kernel's ephemeral range (where
+/// the members' own outgoing connections could take it first) and never handed out twice
+/// by this process.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("bind an ephemeral loopback port")
-        .port()
+    vane_cluster::free_loopback_ports(1, &[]).expect("a free loopback port")[0]
 }

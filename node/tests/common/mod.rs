@@ -3,11 +3,8 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeSet;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tonic::transport::Channel;
@@ -15,26 +12,17 @@ use vane_proto::etcdserverpb::kv_client::KvClient;
 use vane_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use vane_proto::etcdserverpb::{PutRequest, RangeRequest, StatusRequest};
 
-/// A port free now and never handed out before in this test process. Tests of one file
-/// run at once: without the record, a member started by one test could be given the
-/// port of a member another test has killed and is about to start again. The likely cause
-/// of a CI failure: a read sent to a restarted member's client port was answered
-/// `Unimplemented`, as a peer port answers a KV call.
+/// A port free now, below the kernel's ephemeral range and never handed out before in this
+/// test process.
+///
+/// Never handed out twice: tests of one file run at once, and without the record a member
+/// started by one test could be given the port of a member another test has killed and is
+/// about to start again (a read sent to a restarted member's client port was once answered
+/// `Unimplemented`, as a peer port answers a KV call). Below the ephemeral range: a port
+/// the kernel picks for `127.0.0.1:0` can be taken as the source port of the members' own
+/// outgoing connections before `vaned` binds it.
 pub fn free_port() -> u16 {
-    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port");
-        if HANDED_OUT
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(port)
-        {
-            return port;
-        }
-    }
+    vane_cluster::free_loopback_ports(1, &[]).expect("free port")[0]
 }
 
 pub struct Member {
