@@ -110,9 +110,14 @@ impl Tail {
             // first): start again from this entry rather than hold a run with a gap.
             self.clear();
         }
+        // Room is made before the push: a ring pushed past its capacity doubles it, and
+        // a full tail of 4,096 slots of 176 bytes would then sit in a ring of 8,192.
+        if self.entries.len() >= TAIL_ENTRIES_MAX {
+            self.pop_front();
+        }
         self.entries.push_back((entry, bytes));
         self.bytes += bytes;
-        while self.entries.len() > TAIL_ENTRIES_MAX || self.bytes > TAIL_BYTES_MAX {
+        while self.bytes > TAIL_BYTES_MAX {
             self.pop_front();
         }
     }
@@ -606,6 +611,11 @@ mod tests {
             tail.push(entry(index), 10);
         }
         assert_eq!(tail.entries.len(), TAIL_ENTRIES_MAX);
+        assert!(
+            tail.entries.capacity() < 2 * TAIL_ENTRIES_MAX,
+            "the ring grew to {} slots for {TAIL_ENTRIES_MAX} entries",
+            tail.entries.capacity()
+        );
         assert_eq!(indexes(tail.read(5, Bound::Unbounded)), None);
         assert_eq!(
             tail.read(6, Bound::Unbounded).map(|e| e.len()),
