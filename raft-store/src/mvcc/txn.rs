@@ -348,10 +348,15 @@ fn execute_put(txn: &mut WriteTxn<'_, '_>, request: &PutRequest) -> Result<PutRe
         (None, true) => return Err(StoreError::KeyNotFound),
         (_, false) => request.lease,
     };
-    let previous = txn.put(&request.key, value, lease)?;
+    let prev_kv = if request.prev_kv {
+        previous.clone()
+    } else {
+        None
+    };
+    txn.put_over(&request.key, value, lease, previous)?;
     Ok(PutResponse {
         header: header(txn.revisions().current),
-        prev_kv: if request.prev_kv { previous } else { None },
+        prev_kv,
     })
 }
 

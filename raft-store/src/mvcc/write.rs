@@ -76,15 +76,23 @@ impl<'v, 'db> WriteTxn<'v, 'db> {
         }
     }
 
-    /// Writes `value` at `key` with `lease` and returns the previous key-value. The caller
-    /// has checked that the lease exists.
-    pub(crate) fn put(
+    /// Writes `value` at `key` with `lease`. The caller has checked that the lease exists.
+    pub(crate) fn put(&mut self, key: &[u8], value: Vec<u8>, lease: i64) -> Result<()> {
+        let previous = get_current(&*self.view, key)?;
+        self.put_over(key, value, lease, previous)
+    }
+
+    /// [`WriteTxn::put`] for a caller that has just read `previous`, the live version of
+    /// `key` in this request (a Put reads it for `ignore_value`, `ignore_lease` and
+    /// `prev_kv`): the version is then not looked up and decoded a second time on every
+    /// put. It moves into the watch event.
+    pub(crate) fn put_over(
         &mut self,
         key: &[u8],
         value: Vec<u8>,
         lease: i64,
-    ) -> Result<Option<KeyValue>> {
-        let previous = get_current(&*self.view, key)?;
+        previous: Option<KeyValue>,
+    ) -> Result<()> {
         let revision = self.write_revision();
         let kv = KeyValue {
             key: key.to_vec(),
@@ -107,8 +115,8 @@ impl<'v, 'db> WriteTxn<'v, 'db> {
             self.view
                 .put(Cf::LeaseKeys, &id_suffix_key(lease as u64, key), Vec::new());
         }
-        self.record_event(kv, previous.clone(), false);
-        Ok(previous)
+        self.record_event(kv, previous, false);
+        Ok(())
     }
 
     /// Deletes every live key in `keys` and returns what was deleted, in key order.
