@@ -117,7 +117,8 @@ pub fn free_loopback_ports(count: usize, taken: &[u16]) -> Result<Vec<u16>> {
     // Holding every listener until the end keeps the ports distinct.
     let mut held = Vec::new();
     let mut chosen = Vec::new();
-    for port in candidates().take(FREE_PORT_ATTEMPTS.max(count * 8)) {
+    let attempts = FREE_PORT_ATTEMPTS.max(count * 8);
+    for port in candidates().take(attempts) {
         if chosen.len() == count {
             break;
         }
@@ -132,8 +133,7 @@ pub fn free_loopback_ports(count: usize, taken: &[u16]) -> Result<Vec<u16>> {
     if chosen.len() < count {
         return Err(ClusterError::NoFreePort {
             source: std::io::Error::other(format!(
-                "no {count} free ports found among {} tried below {}",
-                FREE_PORT_ATTEMPTS.max(count * 8),
+                "no {count} free ports found among {attempts} tried below {}",
                 ephemeral_start()
             )),
         });

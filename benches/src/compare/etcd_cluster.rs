@@ -219,7 +219,7 @@ fn free_ports(count: usize) -> Result<Vec<u16>, BenchError> {
     vane_cluster::free_loopback_ports(count, &[]).map_err(|e| BenchError::Io {
         action: "pick a free port on",
         path: PathBuf::from("127.0.0.1"),
-        source: std::io::Error::other(e.to_string()),
+        source: std::io::Error::other(e),
     })
 }
 
