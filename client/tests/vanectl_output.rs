@@ -250,10 +250,18 @@ fn mask_timing(text: &str) -> String {
         .replace("},{", "}\n{")
         .lines()
         .map(|line| {
-            let kept: String = line
-                .chars()
-                .filter(|c| !(c.is_ascii_digit() || *c == '.' || *c == 'µ'))
-                .collect();
+            // A duration is digits, dots and its unit letters (`850µs`, `1.2ms`, `1.003s`):
+            // all of it goes, since a slow answer changes the unit, not only the digits.
+            let mut kept = String::new();
+            let mut in_number = false;
+            for c in line.chars() {
+                if c.is_ascii_digit() || c == '.' {
+                    in_number = true;
+                } else if !(in_number && "hmsµnu".contains(c)) {
+                    in_number = false;
+                    kept.push(c);
+                }
+            }
             let mut collapsed = String::new();
             for c in kept.chars() {
                 if (c == ' ' || c == '-') && collapsed.ends_with(c) {
