@@ -16,6 +16,11 @@ use vane_proto::mvccpb::Event;
 const RECENT_EVENTS_MAX: usize = 65_536;
 /// Encoded bytes of events (with previous values) held at most.
 const RECENT_BYTES_MAX: usize = 32 << 20;
+/// Slots the buffer keeps when it empties after a burst. A `VecDeque` never gives back
+/// what it grew to, and a moment in which the watch cache fell behind under load left
+/// 4,096 slots of 176 bytes (0.7 MiB) in a member for good; the cache takes every batch
+/// soon after apply, so a few hundred events is what the buffer holds in steady state.
+const RECENT_SLOTS_KEPT: usize = 1024;
 
 /// Applied events not yet taken, and from which revision on they are complete.
 #[derive(Debug)]
@@ -97,6 +102,12 @@ impl RecentEvents {
             })
             .collect();
         self.complete_from = self.complete_from.max(through + 1);
+        if self.events.capacity() > RECENT_SLOTS_KEPT
+            && self.events.len() * 4 < self.events.capacity()
+        {
+            self.events
+                .shrink_to((self.events.len() * 2).max(RECENT_SLOTS_KEPT));
+        }
         Some(taken)
     }
 }
@@ -121,6 +132,30 @@ mod tests {
 
     fn revisions(events: &[Event]) -> Vec<i64> {
         events.iter().map(revision_of).collect()
+    }
+
+    #[test]
+    fn the_buffer_gives_back_what_a_burst_grew_it_to_once_taken() {
+        let mut recent = RecentEvents::new(0);
+        recent.push((1..=5_000).map(|revision| event(revision, 1)).collect());
+        assert!(recent.events.capacity() >= 5_000);
+        let taken = recent.take(1, 4_990).expect("all held");
+        assert_eq!(taken.len(), 4_990);
+        assert_eq!(
+            revisions(&recent.take(4_991, 5_000).expect("all held")).len(),
+            10
+        );
+        assert!(
+            recent.events.capacity() <= 2 * RECENT_SLOTS_KEPT,
+            "{} slots kept for {} events",
+            recent.events.capacity(),
+            recent.events.len()
+        );
+        recent.push(vec![event(5_001, 1)]);
+        assert_eq!(
+            revisions(&recent.take(5_001, 5_001).expect("held")),
+            [5_001]
+        );
     }
 
     #[test]
