@@ -124,7 +124,7 @@ pub enum WorkloadCommand {
 /// Flags every workload takes.
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
-    /// gRPC endpoints, comma-separated.
+    /// gRPC endpoints, comma-separated: host:port (plain HTTP/2) or http://host:port.
     #[arg(long, value_delimiter = ',', default_value = "http://127.0.0.1:2379")]
     pub endpoints: Vec<String>,
     /// gRPC connections to open, spread over the endpoints [default: one per endpoint].

@@ -66,6 +66,16 @@ pub async fn connect_kv(
     Ok(KvClient::new(channel).max_decoding_message_size(RESPONSE_BYTES_MAX))
 }
 
+/// `endpoint` as the URL tonic dials: a bare `host:port` (what `etcdctl --endpoints`
+/// and `vane-cluster endpoints` use) is plain `http://`; a URL stays as given.
+fn endpoint_url(endpoint: &str) -> String {
+    if endpoint.contains("://") {
+        endpoint.to_owned()
+    } else {
+        format!("http://{endpoint}")
+    }
+}
+
 async fn open_channel(endpoint: &str, connect_timeout: Duration) -> Result<Channel, BenchError> {
     let invalid = |source| BenchError::InvalidEndpoint {
         endpoint: endpoint.to_owned(),
@@ -75,11 +85,26 @@ async fn open_channel(endpoint: &str, connect_timeout: Duration) -> Result<Chann
         endpoint: endpoint.to_owned(),
         source,
     };
-    Endpoint::from_shared(endpoint.to_owned())
+    Endpoint::from_shared(endpoint_url(endpoint))
         .map_err(invalid)?
         .connect_timeout(connect_timeout)
         .tcp_nodelay(true)
         .connect()
         .await
         .map_err(connect_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::endpoint_url;
+
+    #[test]
+    fn a_bare_host_and_port_is_dialled_over_plain_http_and_a_url_as_given() {
+        assert_eq!(endpoint_url("127.0.0.1:2379"), "http://127.0.0.1:2379");
+        assert_eq!(endpoint_url("http://10.0.0.1:2379"), "http://10.0.0.1:2379");
+        assert_eq!(
+            endpoint_url("https://vane.example:2379"),
+            "https://vane.example:2379"
+        );
+    }
 }

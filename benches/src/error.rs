@@ -20,7 +20,7 @@ pub enum BenchError {
 
     /// An endpoint is not a URI tonic can dial.
     #[error(
-        "endpoint `{endpoint}` is not a valid URI ({source}); pass --endpoints as http://host:port"
+        "endpoint `{endpoint}` is not a valid URI ({source}); pass --endpoints as host:port or http://host:port"
     )]
     InvalidEndpoint {
         /// The endpoint as given.

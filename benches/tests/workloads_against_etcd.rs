@@ -235,7 +235,8 @@ async fn cli_prints_a_json_report_and_writes_the_same_to_a_file() {
         .args([
             "put",
             "--endpoints",
-            &etcd.client_url,
+            // Bare host:port, as etcdctl takes it.
+            etcd.client_url.trim_start_matches("http://"),
             "--clients",
             "2",
             "--total",
