@@ -8,7 +8,7 @@
 //!   database so that every command in a batch sees the commands before it, and which
 //!   commits them all as one `WriteBatch` together with the applied log id.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -103,7 +103,21 @@ impl Cf {
     fn index(self) -> usize {
         self as usize
     }
+
+    /// Whether the family holds settings: auth and namespace records, a handful of keys
+    /// that every command of a batch may read (the auth state first of all) and that
+    /// almost no command writes. A [`BatchView`] keeps what it read of them.
+    fn holds_settings(self) -> bool {
+        matches!(
+            self,
+            Cf::Auth | Cf::AuthUsers | Cf::AuthRoles | Cf::Namespaces | Cf::NamespacePrefixes
+        )
+    }
 }
+
+/// What a [`BatchView`] read of the settings families: by family index and key, the value
+/// the database held (`None`: nothing).
+type SettingsRead = HashMap<(usize, Vec<u8>), Option<Vec<u8>>>;
 
 /// Block cache shared by every column family of one state machine database.
 const BLOCK_CACHE_BYTES: usize = 32 << 20;
@@ -584,6 +598,12 @@ pub(crate) struct BatchView<'a> {
     overlay: [BTreeMap<Vec<u8>, Option<Vec<u8>>>; Cf::ALL.len()],
     undo: Vec<UndoRecord>,
     range_deletes: Vec<(Cf, Vec<u8>, Vec<u8>)>,
+    /// What the database held at the settings keys read so far (see [`Cf::holds_settings`]).
+    /// Apply is the only writer of the database and writes a batch only once it is
+    /// complete, so within a batch these never change under the view; its own writes go to
+    /// the overlay, which reads consult first. Each command checks whether auth is on: with
+    /// this, the batch asks RocksDB once rather than once per command.
+    settings: RefCell<SettingsRead>,
     // The watch events of the writes in the view, in revision order, with their previous
     // values: handed to the watch cache after commit so it never reads them back.
     events: Vec<Event>,
@@ -606,6 +626,7 @@ impl<'a> BatchView<'a> {
             overlay: Default::default(),
             undo: Vec::new(),
             range_deletes: Vec::new(),
+            settings: RefCell::default(),
             events: Vec::new(),
         }
     }
@@ -715,6 +736,15 @@ impl Reader for BatchView<'_> {
     fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>> {
         if let Some(value) = self.overlay[cf.index()].get(key) {
             return Ok(value.clone());
+        }
+        if cf.holds_settings() {
+            let id = (cf.index(), key.to_vec());
+            if let Some(value) = self.settings.borrow().get(&id) {
+                return Ok(value.clone());
+            }
+            let value = self.base.get(cf, key)?;
+            self.settings.borrow_mut().insert(id, value.clone());
+            return Ok(value);
         }
         let current = self.current.filter(|_| cf == Cf::Kv);
         if let Some(cached) = current.and_then(|c| c.get(key)) {
@@ -997,6 +1027,45 @@ mod tests {
         entries.insert(b"x".to_vec(), None);
         entries.insert(b"x".to_vec(), None);
         assert_eq!(entries.bytes, before + cached_bytes(b"x", &None));
+    }
+
+    #[test]
+    fn a_view_reads_each_setting_from_the_database_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = open_state_machine_db(tmp.path()).unwrap();
+        let auth = db.cf_handle(Cf::Auth.name()).unwrap();
+        db.put_cf(auth, b"state", b"off").unwrap();
+        let mut view = BatchView::new(&db);
+        assert_eq!(view.get(Cf::Auth, b"state").unwrap(), Some(b"off".to_vec()));
+        assert_eq!(view.get(Cf::Auth, b"absent").unwrap(), None);
+
+        // Nothing but apply writes the database, and only after its batch; written behind
+        // the view's back here, the change shows that the view answers from what it read.
+        db.put_cf(auth, b"state", b"changed").unwrap();
+        db.put_cf(auth, b"absent", b"now here").unwrap();
+        assert_eq!(view.get(Cf::Auth, b"state").unwrap(), Some(b"off".to_vec()));
+        assert_eq!(view.get(Cf::Auth, b"absent").unwrap(), None);
+
+        // The view's own writes come first, and a rollback uncovers what it had read.
+        let savepoint = view.savepoint();
+        view.put(Cf::Auth, b"state", b"on".to_vec());
+        assert_eq!(view.get(Cf::Auth, b"state").unwrap(), Some(b"on".to_vec()));
+        view.rollback_to(savepoint);
+        assert_eq!(view.get(Cf::Auth, b"state").unwrap(), Some(b"off".to_vec()));
+
+        // Families other than the settings are read from the database every time.
+        let kv = db.cf_handle(Cf::Kv.name()).unwrap();
+        db.put_cf(kv, b"k", b"1").unwrap();
+        assert_eq!(view.get(Cf::Kv, b"k").unwrap(), Some(b"1".to_vec()));
+        db.put_cf(kv, b"k", b"2").unwrap();
+        assert_eq!(view.get(Cf::Kv, b"k").unwrap(), Some(b"2".to_vec()));
+
+        // A new view, as the next batch makes, reads the database again.
+        let next = BatchView::new(&db);
+        assert_eq!(
+            next.get(Cf::Auth, b"state").unwrap(),
+            Some(b"changed".to_vec())
+        );
     }
 
     #[test]
