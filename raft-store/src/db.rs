@@ -115,9 +115,9 @@ impl Cf {
     }
 }
 
-/// What a [`BatchView`] read of the settings families: by family index and key, the value
-/// the database held (`None`: nothing).
-type SettingsRead = HashMap<(usize, Vec<u8>), Option<Vec<u8>>>;
+/// What a [`BatchView`] read of the settings families: per family (by index), the value
+/// the database held at each key read (`None`: nothing).
+type SettingsRead = [HashMap<Vec<u8>, Option<Vec<u8>>>; Cf::ALL.len()];
 
 /// Block cache shared by every column family of one state machine database.
 const BLOCK_CACHE_BYTES: usize = 32 << 20;
@@ -738,12 +738,11 @@ impl Reader for BatchView<'_> {
             return Ok(value.clone());
         }
         if cf.holds_settings() {
-            let id = (cf.index(), key.to_vec());
-            if let Some(value) = self.settings.borrow().get(&id) {
+            if let Some(value) = self.settings.borrow()[cf.index()].get(key) {
                 return Ok(value.clone());
             }
             let value = self.base.get(cf, key)?;
-            self.settings.borrow_mut().insert(id, value.clone());
+            self.settings.borrow_mut()[cf.index()].insert(key.to_vec(), value.clone());
             return Ok(value);
         }
         let current = self.current.filter(|_| cf == Cf::Kv);
