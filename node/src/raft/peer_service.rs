@@ -203,7 +203,20 @@ impl RaftPeer for PeerService {
         let outcomes = self.node.propose_forwarded_batch(commands).await;
         Ok(Response::new(pb::ForwardBatchReply {
             outcomes: outcomes.into_iter().map(crate::forward::outcome).collect(),
+            id: 0,
         }))
+    }
+
+    type ForwardBatchesStream = crate::forward::BatchReplies;
+
+    async fn forward_batches(
+        &self,
+        request: Request<Streaming<pb::ForwardBatchRequest>>,
+    ) -> Result<Response<Self::ForwardBatchesStream>, Status> {
+        Ok(Response::new(crate::forward::serve_batches(
+            self.node.clone(),
+            request.into_inner(),
+        )))
     }
 
     async fn read_index(
