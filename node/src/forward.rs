@@ -142,10 +142,7 @@ async fn batch_forwards(
             let Some((batch, slot)) = unsent.take() else {
                 break;
             };
-            if link
-                .as_ref()
-                .is_none_or(|open| open.leader != leader || open.is_closed())
-            {
+            if link.as_ref().is_none_or(|open| open.leader != leader) {
                 link = Some(Link::open(leader.clone(), channels.clone()));
             }
             let Some(open) = link.as_mut() else { break };
@@ -305,10 +302,6 @@ impl Link {
         }
     }
 
-    fn is_closed(&self) -> bool {
-        lock(&self.shared).state == LinkState::Closed
-    }
-
     fn send(&mut self, batch: Batch, slot: OwnedSemaphorePermit) -> Sent {
         let mut shared = lock(&self.shared);
         match shared.state {
@@ -354,10 +347,7 @@ async fn run_link(
 ) {
     let mut client = match channels.client(&leader) {
         Ok(client) => client,
-        Err(e) => {
-            let status = Status::unavailable(format!("etcdserver: cannot reach leader: {e}"));
-            return close(&shared, status);
-        }
+        Err(e) => return close(&shared, unreachable(&e)),
     };
     let requests = tokio_stream::wrappers::UnboundedReceiverStream::new(requests);
     let mut replies = match client.forward_batches(requests).await {
@@ -419,6 +409,11 @@ async fn run_link(
     }
 }
 
+/// What a batch fails with when the leader's address cannot be dialled.
+fn unreachable(error: &str) -> Status {
+    Status::unavailable(format!("etcdserver: cannot reach leader: {error}"))
+}
+
 /// Closes a link: every batch still on it fails with `status`.
 fn close(shared: &Mutex<LinkShared>, status: Status) {
     let left: Vec<InFlight> = {
@@ -433,18 +428,11 @@ fn close(shared: &Mutex<LinkShared>, status: Status) {
 
 /// Gives up on the batches whose every caller's deadline has passed by `now`.
 fn expire(shared: &Mutex<LinkShared>, now: Instant) {
-    let expired: Vec<InFlight> = {
-        let mut shared = lock(shared);
-        let ids: Vec<u64> = shared
-            .in_flight
-            .iter()
-            .filter(|(_, f)| f.waiters.deadline <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        ids.iter()
-            .filter_map(|id| shared.in_flight.remove(id))
-            .collect()
-    };
+    let expired: Vec<InFlight> = lock(shared)
+        .in_flight
+        .extract_if(|_, f| f.waiters.deadline <= now)
+        .map(|(_, f)| f)
+        .collect();
     for in_flight in expired {
         in_flight
             .waiters
@@ -463,11 +451,7 @@ async fn send_batch(
     let Batch { commands, waiters } = batch;
     let mut client = match channels.client(&leader) {
         Ok(client) => client,
-        Err(e) => {
-            return waiters.fail(Status::unavailable(format!(
-                "etcdserver: cannot reach leader: {e}"
-            )));
-        }
+        Err(e) => return waiters.fail(unreachable(&e)),
     };
     let mut request = tonic::Request::new(ForwardBatchRequest { commands, id: 0 });
     request.set_timeout(waiters.deadline.saturating_duration_since(Instant::now()));
@@ -515,14 +499,8 @@ impl Stream for ServeBatches {
         while let Some(inbound) = this.inbound.as_mut() {
             match inbound.poll_next_unpin(cx) {
                 Poll::Ready(Some(Ok(batch))) => {
-                    let node = this.node.clone();
-                    this.running.push(Box::pin(async move {
-                        let outcomes = node.propose_forwarded_batch(batch.commands).await;
-                        ForwardBatchReply {
-                            outcomes: outcomes.into_iter().map(outcome).collect(),
-                            id: batch.id,
-                        }
-                    }));
+                    this.running
+                        .push(Box::pin(propose_batch(this.node.clone(), batch)));
                 }
                 // A malformed message ends the follower's side as its end would: what it
                 // sent before is answered, and it opens a new stream for what follows.
@@ -535,6 +513,19 @@ impl Stream for ServeBatches {
             Poll::Ready(None) if this.inbound.is_none() => Poll::Ready(None),
             _ => Poll::Pending,
         }
+    }
+}
+
+/// The leader's reply to one forwarded batch, by RPC or on a stream: each command
+/// proposed, and its outcome.
+pub async fn propose_batch(
+    node: Arc<crate::node::Node>,
+    batch: ForwardBatchRequest,
+) -> ForwardBatchReply {
+    let outcomes = node.propose_forwarded_batch(batch.commands).await;
+    ForwardBatchReply {
+        outcomes: outcomes.into_iter().map(outcome).collect(),
+        id: batch.id,
     }
 }
 
@@ -572,7 +563,7 @@ pub fn failed(status: Status) -> Forwarded {
 }
 
 /// The outcome a leader reports for one command of a batch.
-pub fn outcome(result: Result<CommandResult, Status>) -> ForwardOutcome {
+fn outcome(result: Result<CommandResult, Status>) -> ForwardOutcome {
     ForwardOutcome {
         outcome: Some(match result {
             Ok(applied) => Outcome::Applied(applied),
@@ -743,6 +734,16 @@ mod tests {
         }
     }
 
+    /// Three rounds of 50 writes at once, each applied with its own outcome.
+    async fn forward_three_rounds(forwarder: &Forwarder, leader: &Node) {
+        for round in 0..3 {
+            assert_applied_in_order(
+                forward_all(forwarder, leader, round * 100, round * 100 + 50).await,
+                round * 100,
+            );
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn batches_share_one_stream_and_each_write_gets_its_own_outcome() {
         let fake = FakeLeader {
@@ -751,12 +752,7 @@ mod tests {
         };
         let leader = start(fake.clone()).await;
         let forwarder = forwarder();
-        for round in 0..3 {
-            assert_applied_in_order(
-                forward_all(&forwarder, &leader, round * 100, round * 100 + 50).await,
-                round * 100,
-            );
-        }
+        forward_three_rounds(&forwarder, &leader).await;
         assert_eq!(fake.streams_opened.load(SeqCst), 1);
         assert_eq!(fake.unary_calls.load(SeqCst), 0);
     }
@@ -768,12 +764,7 @@ mod tests {
         let forwarder = forwarder();
         // The first writes are queued on the link while it learns the leader has no
         // stream: they must go again, by RPC.
-        for round in 0..3 {
-            assert_applied_in_order(
-                forward_all(&forwarder, &leader, round * 100, round * 100 + 50).await,
-                round * 100,
-            );
-        }
+        forward_three_rounds(&forwarder, &leader).await;
         assert!(fake.unary_calls.load(SeqCst) >= 1);
     }
 

@@ -199,12 +199,9 @@ impl RaftPeer for PeerService {
         &self,
         request: Request<pb::ForwardBatchRequest>,
     ) -> Result<Response<pb::ForwardBatchReply>, Status> {
-        let commands = request.into_inner().commands;
-        let outcomes = self.node.propose_forwarded_batch(commands).await;
-        Ok(Response::new(pb::ForwardBatchReply {
-            outcomes: outcomes.into_iter().map(crate::forward::outcome).collect(),
-            id: 0,
-        }))
+        Ok(Response::new(
+            crate::forward::propose_batch(self.node.clone(), request.into_inner()).await,
+        ))
     }
 
     type ForwardBatchesStream = crate::forward::BatchReplies;
