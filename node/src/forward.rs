@@ -360,12 +360,7 @@ async fn run_link(
             response.into_inner()
         }
         Err(status) if status.code() == Code::Unimplemented => {
-            let queued: Vec<InFlight> = {
-                let mut shared = lock(&shared);
-                shared.state = LinkState::Unary;
-                shared.in_flight.drain().map(|(_, f)| f).collect()
-            };
-            for in_flight in queued {
+            for in_flight in end_streaming(&shared, LinkState::Unary) {
                 let Some(commands) = in_flight.resend else {
                     in_flight.waiters.fail(status.clone());
                     continue;
@@ -414,14 +409,17 @@ fn unreachable(error: &str) -> Status {
     Status::unavailable(format!("etcdserver: cannot reach leader: {error}"))
 }
 
+/// Moves a link to `state`, in which no batch travels on its stream, and takes the
+/// batches that were on it.
+fn end_streaming(shared: &Mutex<LinkShared>, state: LinkState) -> Vec<InFlight> {
+    let mut shared = lock(shared);
+    shared.state = state;
+    shared.in_flight.drain().map(|(_, f)| f).collect()
+}
+
 /// Closes a link: every batch still on it fails with `status`.
 fn close(shared: &Mutex<LinkShared>, status: Status) {
-    let left: Vec<InFlight> = {
-        let mut shared = lock(shared);
-        shared.state = LinkState::Closed;
-        shared.in_flight.drain().map(|(_, f)| f).collect()
-    };
-    for in_flight in left {
+    for in_flight in end_streaming(shared, LinkState::Closed) {
         in_flight.waiters.fail(status.clone());
     }
 }
