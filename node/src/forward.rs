@@ -13,7 +13,9 @@
 //! generator on two cores, 64 clients spread over the members, six pairs of 10 s runs),
 //! the stream gave 0.6% to 15% more puts per second in five pairs and 1.9% fewer in one,
 //! with 10% less CPU per put in most; at 256 clients, 5.8% and 6.9% more in two pairs.
-//! A leader that does not know the stream gets each batch as a `ForwardBatch` RPC.
+//! A leader that does not know the stream gets each batch as a `ForwardBatch` RPC, and is
+//! asked for the stream again every 10 s (`STREAM_RETRY_INTERVAL`), since it may since have
+//! been upgraded.
 //!
 //! Each write keeps its own deadline and its own outcome: one refused unproposed (the
 //! receiver is not the leader) may be retried by its caller; any other failure is final.
@@ -69,8 +71,18 @@ impl Forwarder {
     /// A forwarder dialling the leader through `channels`, counting in `metrics`. Spawns
     /// its batching task, which ends when the forwarder is dropped.
     pub fn new(channels: PeerChannels, metrics: Arc<Metrics>) -> Self {
+        Self::retrying_streams_after(channels, metrics, STREAM_RETRY_INTERVAL)
+    }
+
+    /// [`Forwarder::new`], with a link on single RPCs trying the stream again after
+    /// `stream_retry` rather than [`STREAM_RETRY_INTERVAL`].
+    fn retrying_streams_after(
+        channels: PeerChannels,
+        metrics: Arc<Metrics>,
+        stream_retry: Duration,
+    ) -> Self {
         let (queue, pending) = mpsc::unbounded_channel();
-        tokio::spawn(batch_forwards(pending, channels, metrics));
+        tokio::spawn(batch_forwards(pending, channels, metrics, stream_retry));
         Forwarder { queue }
     }
 
@@ -101,6 +113,7 @@ async fn batch_forwards(
     mut pending: mpsc::UnboundedReceiver<Pending>,
     channels: PeerChannels,
     metrics: Arc<Metrics>,
+    stream_retry: Duration,
 ) {
     let slots = Arc::new(Semaphore::new(FORWARDS_IN_FLIGHT));
     let mut carried: Option<Pending> = None;
@@ -142,7 +155,8 @@ async fn batch_forwards(
             let Some((batch, slot)) = unsent.take() else {
                 break;
             };
-            if link.as_ref().is_none_or(|open| open.leader != leader) {
+            let stale = |open: &Link| open.leader != leader || open.stream_retry_due(stream_retry);
+            if link.as_ref().is_none_or(stale) {
                 link = Some(Link::open(leader.clone(), channels.clone()));
             }
             let Some(open) = link.as_mut() else { break };
@@ -239,7 +253,8 @@ enum LinkState {
     /// The leader answers on the stream.
     Streaming,
     /// The leader does not know the stream (an older version, during a rolling upgrade):
-    /// every batch goes on its own `ForwardBatch` RPC.
+    /// every batch goes on its own `ForwardBatch` RPC, until the link gives way to a new
+    /// one after [`STREAM_RETRY_INTERVAL`].
     Unary,
     /// Ended; batches go to a new link.
     Closed,
@@ -278,12 +293,23 @@ struct Link {
     outbound: mpsc::UnboundedSender<ForwardBatchRequest>,
     shared: Arc<Mutex<LinkShared>>,
     next_id: u64,
+    /// When the link was opened; one on single RPCs asks again for the stream after
+    /// [`STREAM_RETRY_INTERVAL`].
+    opened: Instant,
 }
 
 /// How often a link gives up on batches past their deadline. A leader cut off without a
 /// word leaves them unanswered until HTTP/2's keep-alive notices, and their slots must
 /// not be held that long.
 const LINK_EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How long a link stays on single RPCs before it tries the stream again. The leader that
+/// lacked the stream may since have been upgraded and restarted, and have won an election
+/// again, with no other leader in between for which this member forwarded a write: its
+/// link would otherwise send every batch on an RPC of its own for as long as it leads.
+/// Asking an old leader again costs one refused stream, and the batches sent meanwhile
+/// go by RPC as before.
+const STREAM_RETRY_INTERVAL: Duration = Duration::from_secs(10);
 
 impl Link {
     /// Starts opening a stream to `leader`; batches may be sent at once.
@@ -299,7 +325,14 @@ impl Link {
             outbound,
             shared,
             next_id: 0,
+            opened: Instant::now(),
         }
+    }
+
+    /// Whether this link has sent batches on single RPCs for `after` or longer, and should
+    /// give way to a new link that asks for the stream again.
+    fn stream_retry_due(&self, after: Duration) -> bool {
+        self.opened.elapsed() >= after && lock(&self.shared).state == LinkState::Unary
     }
 
     fn send(&mut self, batch: Batch, slot: OwnedSemaphorePermit) -> Sent {
@@ -577,7 +610,7 @@ fn outcome(result: Result<CommandResult, Status>) -> ForwardOutcome {
 mod tests {
     use super::*;
     use std::convert::Infallible;
-    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 
     /// A leader speaking just enough gRPC to take forwarded batches: `ForwardBatch`
     /// always, `ForwardBatches` only when `streams` (otherwise it answers Unimplemented,
@@ -585,7 +618,8 @@ mod tests {
     /// command's sequence as its revision, so a test sees which outcome went where.
     #[derive(Clone, Default)]
     struct FakeLeader {
-        streams: bool,
+        /// Shared, so a test can upgrade the leader while it serves.
+        streams: Arc<AtomicBool>,
         /// The first stream takes one batch, then ends without answering it.
         end_first_stream_unanswered: bool,
         streams_opened: Arc<AtomicUsize>,
@@ -668,7 +702,7 @@ mod tests {
                     "/vane.raft.v1.RaftPeer/ForwardBatch" => {
                         grpc.unary(UnaryCall(fake), request).await
                     }
-                    "/vane.raft.v1.RaftPeer/ForwardBatches" if fake.streams => {
+                    "/vane.raft.v1.RaftPeer/ForwardBatches" if fake.streams.load(SeqCst) => {
                         grpc.streaming(StreamCall(fake), request).await
                     }
                     _ => Status::unimplemented("not on this fake").into_http(),
@@ -745,7 +779,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn batches_share_one_stream_and_each_write_gets_its_own_outcome() {
         let fake = FakeLeader {
-            streams: true,
+            streams: Arc::new(AtomicBool::new(true)),
             ..Default::default()
         };
         let leader = start(fake.clone()).await;
@@ -767,9 +801,38 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_link_on_rpcs_asks_for_the_stream_again_once_the_leader_has_it() {
+        let fake = FakeLeader::default();
+        let leader = start(fake.clone()).await;
+        let retry = Duration::from_millis(300);
+        let forwarder = Forwarder::retrying_streams_after(
+            PeerChannels::bound_to(None),
+            Arc::new(Metrics::new().unwrap()),
+            retry,
+        );
+        forward_three_rounds(&forwarder, &leader).await;
+        let rpcs_before_upgrade = fake.unary_calls.load(SeqCst);
+        assert!(rpcs_before_upgrade >= 1);
+        // Upgraded in place: same member, same address, now with the stream. Once the
+        // interval has passed, the next batch opens a stream and the rest follow on it.
+        fake.streams.store(true, SeqCst);
+        tokio::time::sleep(retry).await;
+        assert_applied_in_order(forward_all(&forwarder, &leader, 1000, 1050).await, 1000);
+        assert_eq!(fake.streams_opened.load(SeqCst), 1);
+        let rpcs_at_the_switch = fake.unary_calls.load(SeqCst);
+        forward_three_rounds(&forwarder, &leader).await;
+        assert_eq!(
+            fake.unary_calls.load(SeqCst),
+            rpcs_at_the_switch,
+            "batches went by RPC with the stream open"
+        );
+        assert_eq!(fake.streams_opened.load(SeqCst), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_stream_ended_with_batches_unanswered_fails_them_and_the_next_batch_opens_another() {
         let fake = FakeLeader {
-            streams: true,
+            streams: Arc::new(AtomicBool::new(true)),
             end_first_stream_unanswered: true,
             ..Default::default()
         };
