@@ -10,7 +10,7 @@ use crate::config::Config;
 
 /// Runs `vaned` with `args` (the program name first) until it is told to stop. Builds the
 /// process's runtime itself rather than through `#[tokio::main]`, to bound its blocking
-/// pool (see [`blocking_threads_max`]).
+/// pool to four threads per core, at least eight.
 pub fn run(args: Vec<OsString>) -> ExitCode {
     tune_allocators();
     let mut builder = tokio::runtime::Builder::new_multi_thread();

@@ -6,8 +6,11 @@
 //! Records form a hash chain: each record's hash is SHA-256 over the previous record's
 //! hash and this record's fields, and the state machine meta holds the chain's length
 //! and head. Altering, removing or reordering a stored record breaks the chain at that
-//! record, which [`verify`] names. Everything in a record comes from the log entry (its
-//! principal, its proposer's clock) and the state, so every member writes the same chain.
+//! record, which [`verify_audit`] names. Everything in a record comes from the log entry
+//! (its principal, its proposer's clock) and the state, so every member writes the same
+//! chain.
+//!
+//! [`verify_audit`]: crate::state_machine::StateMachine::verify_audit
 
 use prost::Message;
 use sha2::{Digest, Sha256};

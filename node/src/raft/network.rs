@@ -84,7 +84,7 @@ fn source_address(local: Option<IpAddr>, url: &str) -> Option<IpAddr> {
 
 impl PeerChannels {
     /// Channels whose connections leave from `local_address` where that can route (see
-    /// [`source_address`]); `None` lets the kernel choose.
+    /// `source_address`); `None` lets the kernel choose.
     pub fn bound_to(local_address: Option<IpAddr>) -> Self {
         PeerChannels {
             channels: Arc::default(),
