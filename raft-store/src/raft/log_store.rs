@@ -283,6 +283,7 @@ impl LogStore {
         // Entries live in the log only until the next snapshot: small memtables are
         // enough, and RocksDB's default (64 MiB each) held most of a member's memory.
         options.set_db_write_buffer_size(LOG_MEMTABLE_BYTES + META_MEMTABLE_BYTES);
+        crate::db::pace_background_writes(&mut options);
         let cfs = [(CF_LOG, LOG_MEMTABLE_BYTES), (CF_META, META_MEMTABLE_BYTES)].map(
             |(name, memtable_bytes)| {
                 let mut cf_options = Options::default();
