@@ -142,6 +142,16 @@ pub struct Config {
     #[arg(long = "quota-backend-bytes", env = "VANED_QUOTA_BACKEND_BYTES", default_value_t = 2 * 1024 * 1024 * 1024)]
     pub quota_backend_bytes: u64,
 
+    /// Most bytes per second each of the member's two stores (the Raft log's and the
+    /// state machine's) writes in flushes and compactions; 0 leaves them unpaced. Pacing
+    /// keeps the Raft log's fsyncs from waiting behind a flush's burst on a shared disk.
+    #[arg(
+        long = "backend-write-bytes-per-sec",
+        env = "VANED_BACKEND_WRITE_BYTES_PER_SEC",
+        default_value_t = vane_raft_store::BACKGROUND_WRITE_BYTES_PER_SEC_DEFAULT
+    )]
+    pub backend_write_bytes_per_sec: u64,
+
     /// Applied entries between two snapshots (after which the log before them is purged).
     #[arg(
         long = "snapshot-count",
@@ -487,6 +497,10 @@ impl serde::Serialize for FileView<'_> {
         map.serialize_entry("election-timeout", &c.election_timeout_ms)?;
         map.serialize_entry("max-request-bytes", &c.request_bytes_max)?;
         map.serialize_entry("quota-backend-bytes", &c.quota_backend_bytes)?;
+        map.serialize_entry(
+            "backend-write-bytes-per-sec",
+            &c.backend_write_bytes_per_sec,
+        )?;
         map.serialize_entry("snapshot-count", &c.snapshot_count)?;
         map.serialize_entry("request-timeout", &c.request_timeout_ms)?;
         map.serialize_entry(
@@ -559,7 +573,8 @@ mod tests {
         let path = dir.path().join("vaned.toml");
         std::fs::write(
             &path,
-            "name = \"from-file\"\nelection-timeout = 3000\nsnapshot-count = 7\n",
+            "name = \"from-file\"\nelection-timeout = 3000\nsnapshot-count = 7\n\
+             backend-write-bytes-per-sec = 0\n",
         )
         .unwrap();
         let c = Config::load_from([
@@ -573,6 +588,7 @@ mod tests {
         assert_eq!(c.name, "from-flag", "a flag beats the file");
         assert_eq!(c.election_timeout_ms, 3000, "the file beats the default");
         assert_eq!(c.snapshot_count, 7);
+        assert_eq!(c.backend_write_bytes_per_sec, 0, "0 turns the pacing off");
     }
 
     #[test]

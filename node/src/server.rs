@@ -63,6 +63,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let config = Arc::new(config);
     let members = config.initial_members().map_err(|e| fail(e.to_string()))?;
     let data_dir = Arc::new(DataDir::open(&config.data_dir).map_err(|e| fail(e.to_string()))?);
+    vane_raft_store::set_background_write_bytes_per_sec(config.backend_write_bytes_per_sec);
     let log_store = LogStore::open(&data_dir.raft_log_path()).map_err(|e| fail(e.to_string()))?;
     let state_machine = Arc::new(
         StateMachine::open(data_dir.clone(), Limits::default()).map_err(|e| fail(e.to_string()))?,

@@ -11,6 +11,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rocksdb::{
@@ -156,7 +157,9 @@ const HISTORY_L0_FILES_COMPACTION_TRIGGER: i32 = 8;
 /// Share of a current-version memtable given to its bloom filter.
 const MEMTABLE_BLOOM_RATIO: f64 = 0.1;
 
-/// Most bytes per second that one database's flushes and compactions write.
+/// Most bytes per second that one database's flushes and compactions write, unless
+/// [`set_background_write_bytes_per_sec`] (`vaned --backend-write-bytes-per-sec`) says
+/// otherwise.
 ///
 /// Every member writes its table files to the disk that holds its Raft log, and a log
 /// fsync waits for the disk to persist whatever went before it, table files included.
@@ -176,9 +179,24 @@ const MEMTABLE_BLOOM_RATIO: f64 = 0.1;
 /// The bound is far above what a configuration store writes: at 16,000 puts/s of 256
 /// bytes (where two cores saturate) the state machine's flushes and compactions write
 /// about 12 MB/s. A store written faster than the bound allows for long would see
-/// RocksDB slow its writes down once the memtables are full.
-const BACKGROUND_WRITE_BYTES_PER_SEC: i64 = 64 << 20;
-/// How often the pacing of [`BACKGROUND_WRITE_BYTES_PER_SEC`] hands out bytes: small
+/// RocksDB slow its writes down once the memtables are full; its operator raises the
+/// bound, or lifts it.
+pub const BACKGROUND_WRITE_BYTES_PER_SEC_DEFAULT: u64 = 64 << 20;
+
+/// The pacing in force for the databases this process opens from now on: what `vaned`'s
+/// `--backend-write-bytes-per-sec` sets. Process-wide, as RocksDB's background threads
+/// are, so that every database a member opens (its Raft log, its state machine, one
+/// installed from a snapshot) is paced alike without the setting being carried to each.
+static BACKGROUND_WRITE_BYTES_PER_SEC: AtomicU64 =
+    AtomicU64::new(BACKGROUND_WRITE_BYTES_PER_SEC_DEFAULT);
+
+/// Sets the most bytes per second that each database opened from now on writes in
+/// flushes and compactions (see [`BACKGROUND_WRITE_BYTES_PER_SEC_DEFAULT`]); 0 leaves
+/// them unpaced. Called once, before a member opens its stores.
+pub fn set_background_write_bytes_per_sec(bytes_per_sec: u64) {
+    BACKGROUND_WRITE_BYTES_PER_SEC.store(bytes_per_sec, Ordering::Relaxed);
+}
+/// How often the pacing of [`BACKGROUND_WRITE_BYTES_PER_SEC_DEFAULT`] hands out bytes: small
 /// grants, so a flush writes in small steps rather than in bursts of 100 ms' worth
 /// (RocksDB's default period).
 const BACKGROUND_WRITE_REFILL_MICROS: i64 = 5_000;
@@ -187,14 +205,17 @@ const BACKGROUND_WRITE_REFILL_MICROS: i64 = 5_000;
 const BACKGROUND_SYNC_BYTES: u64 = 256 << 10;
 
 /// Paces the flushes and compactions of a database opened with `options` (see
-/// [`BACKGROUND_WRITE_BYTES_PER_SEC`]). Both of a member's databases use it: the state
-/// machine's and the Raft log's, whose entries are flushed to table files too.
+/// [`BACKGROUND_WRITE_BYTES_PER_SEC_DEFAULT`]). Both of a member's databases use it: the
+/// state machine's and the Raft log's, whose entries are flushed to table files too.
 pub(crate) fn pace_background_writes(options: &mut Options) {
-    options.set_ratelimiter(
-        BACKGROUND_WRITE_BYTES_PER_SEC,
-        BACKGROUND_WRITE_REFILL_MICROS,
-        10,
-    );
+    let bytes_per_sec = BACKGROUND_WRITE_BYTES_PER_SEC.load(Ordering::Relaxed);
+    if bytes_per_sec > 0 {
+        options.set_ratelimiter(
+            i64::try_from(bytes_per_sec).unwrap_or(i64::MAX),
+            BACKGROUND_WRITE_REFILL_MICROS,
+            10,
+        );
+    }
     options.set_bytes_per_sync(BACKGROUND_SYNC_BYTES);
 }
 
@@ -861,6 +882,32 @@ mod tests {
             })
             .unwrap();
         out
+    }
+
+    /// What RocksDB says, in the options it writes to a database's `LOG` when it opens
+    /// it, of the rate limiter it was given.
+    fn logged_rate_limiter(dir: &Path) -> String {
+        let log = std::fs::read_to_string(dir.join("LOG")).unwrap();
+        let line = log
+            .lines()
+            .find(|line| line.contains("Options.rate_limiter:"))
+            .expect("RocksDB logs its options");
+        line.rsplit(' ').next().unwrap_or_default().to_string()
+    }
+
+    #[test]
+    fn background_writes_are_paced_unless_the_bound_is_zero() {
+        let paced = tempfile::tempdir().unwrap();
+        drop(open_state_machine_db(paced.path()).unwrap());
+        assert_ne!(logged_rate_limiter(paced.path()), "(nil)");
+        // Process-wide: set back at once; a database another test opens meanwhile is only
+        // paced differently.
+        set_background_write_bytes_per_sec(0);
+        let unpaced = tempfile::tempdir().unwrap();
+        let opened = open_state_machine_db(unpaced.path());
+        set_background_write_bytes_per_sec(BACKGROUND_WRITE_BYTES_PER_SEC_DEFAULT);
+        drop(opened.unwrap());
+        assert_eq!(logged_rate_limiter(unpaced.path()), "(nil)");
     }
 
     #[test]

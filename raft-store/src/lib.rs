@@ -29,7 +29,9 @@ mod session;
 pub mod state_machine;
 
 pub use data_dir::{DataDir, FORMAT_VERSION};
-pub use db::StorageMemory;
+pub use db::{
+    BACKGROUND_WRITE_BYTES_PER_SEC_DEFAULT, StorageMemory, set_background_write_bytes_per_sec,
+};
 pub use error::{AuthError, GovernanceError, StoreError};
 pub use governance::prefix_range_end;
 pub use lease::LEASE_TTL_MAX_SECONDS;
