@@ -196,10 +196,14 @@ static BACKGROUND_WRITE_BYTES_PER_SEC: AtomicU64 =
 pub fn set_background_write_bytes_per_sec(bytes_per_sec: u64) {
     BACKGROUND_WRITE_BYTES_PER_SEC.store(bytes_per_sec, Ordering::Relaxed);
 }
-/// How often the pacing of [`BACKGROUND_WRITE_BYTES_PER_SEC_DEFAULT`] hands out bytes: small
-/// grants, so a flush writes in small steps rather than in bursts of 100 ms' worth
+
+/// How often the pacing of [`BACKGROUND_WRITE_BYTES_PER_SEC_DEFAULT`] hands out bytes:
+/// small grants, so a flush writes in small steps rather than in bursts of 100 ms' worth
 /// (RocksDB's default period).
 const BACKGROUND_WRITE_REFILL_MICROS: i64 = 5_000;
+/// How often the pacing serves a waiting flush before a waiting compaction, one time in
+/// this many the other way round: RocksDB's default, kept.
+const BACKGROUND_WRITE_FAIRNESS: i32 = 10;
 /// A table file being written is synced to disk every this many bytes, rather than all
 /// at once when it is finished, for the same reason.
 const BACKGROUND_SYNC_BYTES: u64 = 256 << 10;
@@ -213,7 +217,7 @@ pub(crate) fn pace_background_writes(options: &mut Options) {
         options.set_ratelimiter(
             i64::try_from(bytes_per_sec).unwrap_or(i64::MAX),
             BACKGROUND_WRITE_REFILL_MICROS,
-            10,
+            BACKGROUND_WRITE_FAIRNESS,
         );
     }
     options.set_bytes_per_sync(BACKGROUND_SYNC_BYTES);
