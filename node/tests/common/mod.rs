@@ -224,37 +224,57 @@ impl Cluster {
         MaintenanceClient::new(channel(&self.members[i].client_url()).await)
     }
 
-    /// Waits until some running member reports a leader, and returns that leader's index.
+    /// Waits until every running member names the same leader, that leader among them, and
+    /// returns the leader's index.
+    ///
+    /// One member calling itself leader is not enough: openraft orders votes of one term by
+    /// node id, so a member that campaigned in the same term as the winner, and has not yet
+    /// heard from it, still deposes it with its higher id (and then loses, the winner's log
+    /// being ahead); leadership settles a term later. Once every member has accepted the
+    /// leader, none is campaigning.
     pub async fn wait_for_leader(&self, within: Duration) -> usize {
         let deadline = Instant::now() + within;
         loop {
-            for (i, m) in self.members.iter().enumerate() {
-                if m.process.is_none() {
-                    continue;
-                }
-                let Ok(ch) = tonic::transport::Endpoint::from_shared(m.client_url())
-                    .expect("url")
-                    .connect()
-                    .await
-                else {
-                    continue;
-                };
-                let Ok(status) = MaintenanceClient::new(ch).status(StatusRequest {}).await else {
-                    continue;
-                };
-                let status = status.into_inner();
-                let member_id = status.header.as_ref().map_or(0, |h| h.member_id);
-                if status.leader != 0 && status.leader == member_id {
-                    return i;
-                }
+            if let Some(leader) = self.agreed_leader().await {
+                return leader;
             }
             assert!(
                 Instant::now() < deadline,
-                "no leader within {within:?}; logs in {:?}",
+                "no leader all running members agree on within {within:?}; logs in {:?}",
                 self.dir.path()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// The index of the leader every running member names, if they all answer and agree.
+    async fn agreed_leader(&self) -> Option<usize> {
+        let mut named = None;
+        let mut leader_index = None;
+        for (i, m) in self.members.iter().enumerate() {
+            if m.process.is_none() {
+                continue;
+            }
+            let ch = tonic::transport::Endpoint::from_shared(m.client_url())
+                .expect("url")
+                .connect()
+                .await
+                .ok()?;
+            let status = MaintenanceClient::new(ch)
+                .status(StatusRequest {})
+                .await
+                .ok()?
+                .into_inner();
+            let member_id = status.header.as_ref().map_or(0, |h| h.member_id);
+            if status.leader == 0 || named.is_some_and(|l| l != status.leader) {
+                return None;
+            }
+            named = Some(status.leader);
+            if status.leader == member_id {
+                leader_index = Some(i);
+            }
+        }
+        leader_index
     }
 
     pub fn log_of(&self, i: usize) -> String {
