@@ -87,9 +87,10 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     )
     .with_tls(peer_dialer);
 
-    // Without client URLs, which each member knows only of itself: every founding member
-    // initialises with the same membership, and each then publishes its client URLs
-    // through the log (`Node::publish_client_urls`), as etcd's members do.
+    // Without client URLs, which each member knows only of itself: whichever founding
+    // member initialises the cluster (`bootstrap`) does so with this same membership, and
+    // each member then publishes its client URLs through the log
+    // (`Node::publish_client_urls`), as etcd's members do.
     let founding: BTreeMap<u64, MemberNode> = members
         .iter()
         .map(|(name, urls)| {
@@ -156,11 +157,8 @@ pub async fn run(config: Config) -> Result<(), StartError> {
             .await
             .map_err(|e| fail(e.to_string()))?
     {
-        // Every founding member initialises with the same membership; those that see
-        // another's vote first are refused, which is fine.
-        if let Err(e) = raft.initialize(founding.clone()).await {
-            tracing::info!(error = %e, "cluster already initialised elsewhere");
-        }
+        let wait = bootstrap_wait(&founding, member_id, config.election_timeout_ms);
+        tokio::spawn(bootstrap(raft.clone(), founding.clone(), wait));
     }
 
     let (read_rounds, reads_waiting) = crate::read_index::ReadRounds::new();
@@ -466,4 +464,58 @@ async fn hand_over_leadership(node: &Node) {
         }
     })
     .await;
+}
+
+/// How many election timeouts a founding member other than the first waits for the first to
+/// reach it before it initialises the cluster itself.
+const BOOTSTRAP_FALLBACK_ELECTION_TIMEOUTS: u64 = 3;
+
+/// How long this founding member waits before it initialises a new cluster: not at all for
+/// the founding member with the lowest id, a few election timeouts for the others.
+///
+/// One member initialising, as openraft recommends, gives a new cluster one campaign and one
+/// leader. When every member initialises at once, each campaigns in the same term, and
+/// openraft orders the votes of one term by node id: a member that has not yet heard from
+/// the winner rejects its heartbeats with its own higher vote and deposes it, so a new
+/// cluster changed leaders (and `etcdctl endpoint status` showed none) in its first second.
+/// The others still initialise if the first has not reached them in time, so a cluster
+/// whose first member is down at bootstrap forms all the same, as etcd's would from a
+/// quorum of its founding members. The lowest id rather than the first name listed, so
+/// that members given `--initial-cluster` in different orders still agree on the first.
+fn bootstrap_wait(
+    founding: &BTreeMap<u64, MemberNode>,
+    member_id: u64,
+    election_timeout_ms: u64,
+) -> Duration {
+    if founding.keys().next() == Some(&member_id) {
+        Duration::ZERO
+    } else {
+        Duration::from_millis(election_timeout_ms * BOOTSTRAP_FALLBACK_ELECTION_TIMEOUTS)
+    }
+}
+
+/// Initialises a new cluster with its founding members after `wait`, unless a member that
+/// did so has replicated the membership here meanwhile.
+async fn bootstrap(
+    raft: vane_raft_store::raft::types::Raft,
+    founding: BTreeMap<u64, MemberNode>,
+    wait: Duration,
+) {
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+        match raft.is_initialized().await {
+            Ok(false) => tracing::info!(
+                waited = ?wait,
+                "the first founding member has not reached this one; initialising the cluster here"
+            ),
+            Ok(true) => return,
+            Err(e) => {
+                tracing::info!(error = %e, "Raft stopped before the cluster was initialised");
+                return;
+            }
+        }
+    }
+    if let Err(e) = raft.initialize(founding).await {
+        tracing::info!(error = %e, "cluster already initialised elsewhere");
+    }
 }

@@ -32,6 +32,70 @@ async fn writes_through_any_member_are_read_linearizably_from_every_member() {
     }
 }
 
+/// What a founding member logs when it initialises the cluster because the first did not
+/// reach it in time.
+const INITIALISED_IN_PLACE_OF_THE_FIRST: &str = "initialising the cluster here";
+
+/// Only the founding member with the lowest id initialises a new cluster, so it is the first
+/// leader and nobody else campaigns. (When all three initialised, the leader was any of
+/// them, and a member with a higher id could depose it in its first second.) The election
+/// timeout is long so that the others' fallback cannot fire on a slow start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_cluster_is_initialised_by_its_first_member_alone() {
+    let cluster = Cluster::start_with(3, &["--election-timeout", "3000"]);
+    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await;
+    let first = cluster.first_founding_member();
+    for i in 0..3 {
+        assert!(
+            !cluster
+                .log_of(i)
+                .contains(INITIALISED_IN_PLACE_OF_THE_FIRST),
+            "member {i} did not wait for the first; its log:\n{}",
+            cluster.log_of(i)
+        );
+    }
+    assert_eq!(
+        leader, first,
+        "the first leader is not the member that initialised the cluster"
+    );
+}
+
+/// A new cluster whose first founding member is down still forms from the others, who
+/// initialise it after waiting; the first then joins it when it starts, without
+/// initialising a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_cluster_forms_without_its_first_member_and_takes_it_in_later() {
+    let mut cluster = Cluster::described(3, "http", &[]);
+    let first = cluster.first_founding_member();
+    for i in (0..3).filter(|&i| i != first) {
+        cluster.spawn(i);
+    }
+    let leader = cluster.wait_for_leader(Duration::from_secs(30)).await;
+    assert_ne!(leader, first);
+    assert!(
+        (0..3).any(|i| cluster
+            .log_of(i)
+            .contains(INITIALISED_IN_PLACE_OF_THE_FIRST)),
+        "nobody said why it initialised"
+    );
+    put(&mut cluster.kv(leader).await, "formed", "without the first")
+        .await
+        .expect("a put without the first member");
+
+    cluster.spawn(first);
+    cluster.wait_for_leader(Duration::from_secs(30)).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut late = cluster.kv(first).await;
+    while get(&mut late, "formed", true).await.as_deref() != Some("without the first") {
+        assert!(
+            Instant::now() < deadline,
+            "the first member never caught up; its log:\n{}",
+            cluster.log_of(first)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_leader_loses_no_acknowledged_write_and_the_node_catches_up() {
     let mut cluster = Cluster::start(3);

@@ -73,6 +73,16 @@ impl Cluster {
     /// [`Cluster::start_with`] with `https` URLs when `scheme` says so (the TLS flags go
     /// in `extra_args`).
     pub fn start_with_scheme(size: usize, scheme: &'static str, extra_args: &[&str]) -> Cluster {
+        let mut cluster = Cluster::described(size, scheme, extra_args);
+        for i in 0..size {
+            cluster.spawn(i);
+        }
+        cluster
+    }
+
+    /// `size` founding members with their flags, none of them started: the caller spawns
+    /// the ones it wants.
+    pub fn described(size: usize, scheme: &'static str, extra_args: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let members: Vec<Member> = (0..size)
             .map(|i| Member {
@@ -102,10 +112,18 @@ impl Cluster {
         for m in &mut cluster.members {
             m.extra_args = extra_args.iter().map(|a| a.to_string()).collect();
         }
-        for i in 0..size {
-            cluster.spawn(i);
-        }
         cluster
+    }
+
+    /// The index of the founding member with the lowest member id, the one that initialises
+    /// a new cluster (computed as `vaned` does, with the default `--initial-cluster-token`).
+    pub fn first_founding_member(&self) -> usize {
+        (0..self.members.len())
+            .min_by_key(|&i| {
+                let m = &self.members[i];
+                vane_node::member::founding_member_id("vane-cluster", &m.name, &[m.peer_url()])
+            })
+            .expect("a member")
     }
 
     pub fn spawn(&mut self, i: usize) {
