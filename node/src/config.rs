@@ -22,6 +22,11 @@ pub enum ClusterState {
     Existing,
 }
 
+/// The `--initial-cluster-token` of a member not given one. It goes into every founding
+/// member's id, so whoever needs those ids (a test predicting which member starts a new
+/// cluster) reads it here.
+pub const INITIAL_CLUSTER_TOKEN_DEFAULT: &str = "vane-cluster";
+
 /// The configuration of one node.
 #[derive(Clone, Debug, Parser, serde::Deserialize)]
 #[command(
@@ -97,7 +102,7 @@ pub struct Config {
     #[arg(
         long,
         env = "VANED_INITIAL_CLUSTER_TOKEN",
-        default_value = "vane-cluster"
+        default_value = INITIAL_CLUSTER_TOKEN_DEFAULT
     )]
     pub initial_cluster_token: String,
 

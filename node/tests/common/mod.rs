@@ -121,7 +121,11 @@ impl Cluster {
         (0..self.members.len())
             .min_by_key(|&i| {
                 let m = &self.members[i];
-                vane_node::member::founding_member_id("vane-cluster", &m.name, &[m.peer_url()])
+                vane_node::member::founding_member_id(
+                    vane_node::config::INITIAL_CLUSTER_TOKEN_DEFAULT,
+                    &m.name,
+                    &[m.peer_url()],
+                )
             })
             .expect("a member")
     }
