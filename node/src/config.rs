@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use clap::error::ErrorKind;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, ValueEnum};
 
@@ -264,7 +265,12 @@ impl Config {
     {
         let matches = Config::command()
             .try_get_matches_from(args)
-            .map_err(|e| ConfigError(e.to_string()))?;
+            .map_err(|e| match e.kind() {
+                // Asked for, not a mistake: printed on stdout, exit status 0, as clap's own
+                // `parse` does.
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => e.exit(),
+                _ => ConfigError(e.to_string()),
+            })?;
         Config::from_matches(&matches)
     }
 

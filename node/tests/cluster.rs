@@ -32,6 +32,26 @@ async fn writes_through_any_member_are_read_linearizably_from_every_member() {
     }
 }
 
+/// `vaned --help` and `--version` are requests, not configuration errors: printed on stdout,
+/// exit status 0, as etcd's.
+#[test]
+fn help_and_version_go_to_stdout_with_success() {
+    for flag in ["--help", "--version"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vaned"))
+            .arg(flag)
+            .output()
+            .expect("run vaned");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{flag}: {:?}", out.status);
+        assert!(stdout.contains("vaned"), "{flag} printed: {stdout}");
+        assert!(
+            out.stderr.is_empty(),
+            "{flag}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 /// What a founding member logs when it initialises the cluster because the first did not
 /// reach it in time.
 const INITIALISED_IN_PLACE_OF_THE_FIRST: &str = "initialising the cluster here";
