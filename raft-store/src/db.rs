@@ -154,6 +154,19 @@ const MEMTABLE_BYTES: usize = 4 << 20;
 /// this many runs plus a few larger ones, and a merge of the largest runs needs room for a
 /// second copy of them while it runs. Reads of current values do not touch this family.
 const HISTORY_L0_FILES_COMPACTION_TRIGGER: i32 = 8;
+/// How the state machine's table files are compressed: those of its last level only, with
+/// LZ4. Flushes and compactions into upper levels write them uncompressed.
+///
+/// A flushed file lives a few seconds before a compaction merges it down, and under writes
+/// a member flushes every family at every snapshot, so compressing flushes spent CPU on
+/// files about to be rewritten. The last level holds nearly all the data and is where
+/// compression saves disk, as TiKV also compresses only its lower levels. Measured side by
+/// side with LZ4 on every file (three members and the load generator on two cores, 256
+/// clients, 8 s, two pairs): flushes took 6.36 / 6.34 rather than 8.57 / 9.04 µs of CPU
+/// per put (summed over the members), of about 88 in all, and the cluster did 16,613 /
+/// 17,325 rather than 16,056 / 16,640 puts/s. The data directories were 18 MB (9%) larger
+/// right after the run, while the new files waited for their compaction.
+const BOTTOMMOST_COMPRESSION: rocksdb::DBCompressionType = rocksdb::DBCompressionType::Lz4;
 /// Share of a current-version memtable given to its bloom filter.
 const MEMTABLE_BLOOM_RATIO: f64 = 0.1;
 
@@ -281,7 +294,8 @@ pub(crate) fn open_state_machine_db(path: &Path) -> Result<Arc<DB>> {
         table.set_block_cache(&cache);
         table.set_bloom_filter(10.0, false);
         cf_options.set_block_based_table_factory(&table);
-        cf_options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        cf_options.set_compression_type(rocksdb::DBCompressionType::None);
+        cf_options.set_bottommost_compression_type(BOTTOMMOST_COMPRESSION);
         if *cf == Cf::KvHistory {
             cf_options
                 .set_level_zero_file_num_compaction_trigger(HISTORY_L0_FILES_COMPACTION_TRIGGER);
@@ -1047,6 +1061,50 @@ mod tests {
         };
         assert_eq!(style_of(Cf::KvHistory.name()), "kCompactionStyleUniversal");
         assert_eq!(style_of(Cf::Kv.name()), "kCompactionStyleLevel");
+    }
+
+    #[test]
+    fn flushed_files_are_written_uncompressed_and_the_last_level_compressed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = open_state_machine_db(tmp.path()).unwrap();
+        // Values LZ4 shrinks to a fraction: 1 MiB written.
+        let value = vec![b'v'; 1 << 10];
+        for cf in [Cf::Kv, Cf::KvHistory] {
+            let handle = db.cf_handle(cf.name()).unwrap();
+            for n in 0..1024u32 {
+                db.put_cf(handle, n.to_be_bytes(), &value).unwrap();
+            }
+            db.flush_cf(handle).unwrap();
+        }
+        let sizes = |cf: Cf| -> Vec<(i32, usize)> {
+            db.live_files()
+                .unwrap()
+                .into_iter()
+                .filter(|file| file.column_family_name == cf.name())
+                .map(|file| (file.level, file.size))
+                .collect()
+        };
+        for cf in [Cf::Kv, Cf::KvHistory] {
+            let flushed = sizes(cf);
+            assert_eq!(flushed.len(), 1, "{cf:?}: {flushed:?}");
+            assert_eq!(flushed[0].0, 0, "{cf:?}: {flushed:?}");
+            assert!(
+                flushed[0].1 > 1 << 20,
+                "{cf:?} flushed compressed: {flushed:?}"
+            );
+
+            let handle = db.cf_handle(cf.name()).unwrap();
+            let mut options = rocksdb::CompactOptions::default();
+            options.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
+            db.compact_range_cf_opt(handle, None::<&[u8]>, None::<&[u8]>, &options);
+            let compacted = sizes(cf);
+            assert_eq!(compacted.len(), 1, "{cf:?}: {compacted:?}");
+            assert!(compacted[0].0 > 0, "{cf:?}: {compacted:?}");
+            assert!(
+                compacted[0].1 < 256 << 10,
+                "{cf:?} left uncompressed: {compacted:?}"
+            );
+        }
     }
 
     #[test]

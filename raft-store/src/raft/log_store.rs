@@ -288,6 +288,9 @@ impl LogStore {
             |(name, memtable_bytes)| {
                 let mut cf_options = Options::default();
                 cf_options.set_write_buffer_size(memtable_bytes);
+                // Entries are purged soon after they are written; those a flush writes out
+                // are deleted within seconds. Compressing them spent CPU for nothing.
+                cf_options.set_compression_type(rocksdb::DBCompressionType::None);
                 ColumnFamilyDescriptor::new(name, cf_options)
             },
         );
