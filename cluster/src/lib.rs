@@ -30,5 +30,5 @@ pub use local_cluster::{LocalCluster, ProcessEnd};
 pub use locate::{VANED_ENV, locate_vaned};
 pub use ports::{PORT_STRIDE_PER_MEMBER, free_loopback_ports};
 pub use record::{ClusterRecord, InitialClusterState, MemberRecord, RECORD_FILE_NAME};
-pub use spec::{ClusterSpec, Timeouts};
+pub use spec::{ClusterSpec, Timeouts, worker_threads_per_member};
 pub use status::{MemberStatus, RaftStatus, leader_of};

@@ -115,6 +115,7 @@ impl LocalCluster {
                 election_timeout_ms: spec.election_timeout_ms,
                 log_level: spec.log_level.clone(),
                 extra_args: spec.extra_args.clone(),
+                worker_threads: Some(crate::spec::worker_threads_per_member(spec.nodes)),
                 names_issued: u32::try_from(names.len()).unwrap_or(u32::MAX),
                 members,
             },

@@ -95,6 +95,11 @@ pub struct ClusterRecord {
     /// Further flags every member gets ([`crate::ClusterSpec::extra_args`]).
     #[serde(default)]
     pub extra_args: Vec<String>,
+    /// `vaned --worker-threads`: the founding members' share of the machine's cores
+    /// ([`crate::worker_threads_per_member`]); `None` (a record written before it existed)
+    /// leaves each member one per core.
+    #[serde(default)]
+    pub worker_threads: Option<usize>,
     /// How many member names were ever issued; names are never reused, because a
     /// removed member's data directory stays on disk.
     pub names_issued: u32,
@@ -215,6 +220,11 @@ impl ClusterRecord {
             self.log_level.clone(),
         ]
         .into_iter()
+        .chain(
+            self.worker_threads
+                .into_iter()
+                .flat_map(|n| ["--worker-threads".to_string(), n.to_string()]),
+        )
         .chain(self.extra_args.iter().cloned())
         .collect()
     }
@@ -264,6 +274,7 @@ mod tests {
             election_timeout_ms: 1000,
             log_level: "info".to_string(),
             extra_args: Vec::new(),
+            worker_threads: Some(1),
             names_issued: 2,
             members: vec![member("n1", 2379), member("n2", 2389)],
         };
@@ -286,6 +297,7 @@ mod tests {
             election_timeout_ms: 1000,
             log_level: "info".to_string(),
             extra_args: Vec::new(),
+            worker_threads: Some(2),
             names_issued: 1,
             members: vec![member("n1", 2379)],
         };
@@ -294,6 +306,13 @@ mod tests {
         assert!(args.contains("--listen-peer-urls http://127.0.0.1:2380"));
         assert!(args.contains("--initial-cluster-state new"));
         assert!(args.contains("--initial-cluster-token tok"));
+        assert!(args.contains("--worker-threads 2"));
+        let unset = ClusterRecord {
+            worker_threads: None,
+            ..record.clone()
+        };
+        let args = unset.vaned_arguments(&unset.members[0]).join(" ");
+        assert!(!args.contains("--worker-threads"), "{args}");
         assert_eq!(
             initial_cluster_of([("n1", "http://a:1"), ("n2", "http://b:2")]),
             "n1=http://a:1,n2=http://b:2"

@@ -35,6 +35,22 @@ impl Default for Timeouts {
     }
 }
 
+/// Worker threads for each of `members` members that share this machine: its cores
+/// divided among them, at least one each. A local cluster's members all run here, and
+/// each `vaned` would otherwise start a worker per core of the whole machine, so that
+/// three members on two cores ran six workers preempting each other (see `vaned
+/// --worker-threads`). The benchmark gives etcd's members the same share (`GOMAXPROCS`).
+pub fn worker_threads_per_member(members: usize) -> usize {
+    share_of_cores(
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        members,
+    )
+}
+
+fn share_of_cores(cores: usize, members: usize) -> usize {
+    (cores / members.max(1)).max(1)
+}
+
 /// How to found a local cluster: the input of [`crate::LocalCluster::start`].
 #[derive(Clone, Debug)]
 pub struct ClusterSpec {
@@ -114,6 +130,15 @@ impl ClusterSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn members_share_the_cores_and_each_gets_at_least_one() {
+        assert_eq!(share_of_cores(2, 3), 1);
+        assert_eq!(share_of_cores(8, 3), 2);
+        assert_eq!(share_of_cores(16, 1), 16);
+        assert_eq!(share_of_cores(1, 5), 1);
+        assert_eq!(share_of_cores(4, 0), 4);
+    }
 
     #[test]
     fn defaults_are_valid_and_bad_specs_are_refused() {

@@ -166,6 +166,13 @@ pub struct Config {
     )]
     pub snapshot_count: u64,
 
+    /// Threads that run the member's requests, Raft and apply [default: one per core the
+    /// process may use]. Members that share a machine each want their share of its
+    /// cores: more threads than cores wake and preempt each other for nothing.
+    #[arg(long = "worker-threads", env = "VANED_WORKER_THREADS")]
+    #[serde(default)]
+    pub worker_threads: Option<usize>,
+
     /// How long a client request may wait for the cluster (a leader, a commit), in ms.
     #[arg(
         long = "request-timeout",
@@ -312,6 +319,11 @@ impl Config {
         }
         if self.name.is_empty() {
             return Err(ConfigError("--name must not be empty".into()));
+        }
+        if self.worker_threads == Some(0) {
+            return Err(ConfigError(
+                "--worker-threads must be at least 1 (leave it out for one per core)".into(),
+            ));
         }
         self.validate_tls()?;
         if self.auth_token_ttl_seconds == 0 {
@@ -513,6 +525,9 @@ impl serde::Serialize for FileView<'_> {
             &c.backend_write_bytes_per_sec,
         )?;
         map.serialize_entry("snapshot-count", &c.snapshot_count)?;
+        if let Some(v) = c.worker_threads {
+            map.serialize_entry("worker-threads", &v)?;
+        }
         map.serialize_entry("request-timeout", &c.request_timeout_ms)?;
         map.serialize_entry(
             "watch-progress-notify-interval",
@@ -585,7 +600,7 @@ mod tests {
         std::fs::write(
             &path,
             "name = \"from-file\"\nelection-timeout = 3000\nsnapshot-count = 7\n\
-             backend-write-bytes-per-sec = 0\n",
+             backend-write-bytes-per-sec = 0\nworker-threads = 3\n",
         )
         .unwrap();
         let c = Config::load_from([
@@ -600,6 +615,21 @@ mod tests {
         assert_eq!(c.election_timeout_ms, 3000, "the file beats the default");
         assert_eq!(c.snapshot_count, 7);
         assert_eq!(c.backend_write_bytes_per_sec, 0, "0 turns the pacing off");
+        assert_eq!(c.worker_threads, Some(3));
+    }
+
+    #[test]
+    fn worker_threads_default_to_one_per_core_and_zero_is_refused() {
+        let c = Config::load_from(["vaned"]).unwrap();
+        assert_eq!(c.worker_threads, None, "left out: one per core");
+        let c = Config::load_from(["vaned", "--worker-threads", "1"]).unwrap();
+        assert_eq!(c.worker_threads, Some(1));
+        let err = Config::load_from(["vaned", "--worker-threads", "0"]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("--worker-threads must be at least 1"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -33,6 +33,10 @@ struct EtcdMember {
 pub struct EtcdCluster {
     etcd: PathBuf,
     members: Vec<EtcdMember>,
+    /// `GOMAXPROCS` of every member: the same share of the machine's cores that each
+    /// Vane member gets as `--worker-threads` ([`vane_cluster::worker_threads_per_member`]),
+    /// so that neither system runs more threads than the other on the shared cores.
+    gomaxprocs: usize,
 }
 
 impl EtcdCluster {
@@ -94,6 +98,7 @@ impl EtcdCluster {
         let mut cluster = EtcdCluster {
             etcd: etcd.to_path_buf(),
             members,
+            gomaxprocs: vane_cluster::worker_threads_per_member(nodes),
         };
         for name in names {
             cluster.spawn(&name)?;
@@ -142,6 +147,7 @@ impl EtcdCluster {
     /// Starts the member `name` (again, on its data directory if it has one).
     pub fn spawn(&mut self, name: &str) -> Result<(), BenchError> {
         let etcd = self.etcd.clone();
+        let gomaxprocs = self.gomaxprocs.to_string();
         let member = self.member_mut(name)?;
         if member.child.is_some() {
             return Ok(());
@@ -160,6 +166,7 @@ impl EtcdCluster {
         })?;
         let child = Command::new(&etcd)
             .args(&member.arguments)
+            .env("GOMAXPROCS", gomaxprocs)
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)

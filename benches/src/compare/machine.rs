@@ -34,6 +34,11 @@ pub struct MachineDescription {
     pub vaned_path: String,
     /// Whether that `vaned` looks like a debug build (its path has a `debug` directory).
     pub vaned_is_debug_build: bool,
+    /// Threads each member of either system runs its work on: `vaned --worker-threads`
+    /// and etcd's `GOMAXPROCS`, the machine's cores shared among the three members (0 in
+    /// a summary written before both were set).
+    #[serde(default)]
+    pub threads_per_member: usize,
 }
 
 impl MachineDescription {
@@ -63,6 +68,7 @@ impl MachineDescription {
                 .vaned
                 .components()
                 .any(|component| component.as_os_str() == "debug"),
+            threads_per_member: vane_cluster::worker_threads_per_member(super::cluster::MEMBERS),
         }
     }
 

@@ -372,7 +372,8 @@ impl CompareSummary {
         );
         let _ = writeln!(
             text,
-            "3 members each, fsync on, election timeout {} ms; a fresh cluster per run; runs alternate etcd, vane; medians of {} runs; values {} B; results in {}",
+            "3 members each, {} thread(s) per member (vaned --worker-threads, etcd GOMAXPROCS), fsync on, election timeout {} ms; a fresh cluster per run; runs alternate etcd, vane; medians of {} runs; values {} B; results in {}",
+            self.machine.threads_per_member,
             options.election_timeout_ms,
             options.repetitions,
             options.value_bytes,
