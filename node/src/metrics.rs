@@ -42,6 +42,9 @@ pub struct Metrics {
     pub has_leader: IntGauge,
     /// 1 when this member is the leader.
     pub is_leader: IntGauge,
+    /// Client calls being handled now: unary calls until they answer, streams until they
+    /// open. Zero tells a follower it has no client waiting on it (see [`Metrics::idle_follower`]).
+    pub client_calls_in_flight: IntGauge,
     /// Leader changes this member has seen.
     pub leader_changes: IntCounter,
     /// Last log index, committed index and applied index.
@@ -102,6 +105,15 @@ fn register<C: prometheus::core::Collector + Clone + 'static>(
 }
 
 impl Metrics {
+    /// Whether this member follows a known leader and has no client call to handle: then
+    /// nothing but the leader's next message waits on it, and it can block for an fsync of
+    /// its log rather than hand it to another thread (see `InlineSyncGate`).
+    pub fn idle_follower(&self) -> bool {
+        self.has_leader.get() == 1
+            && self.is_leader.get() == 0
+            && self.client_calls_in_flight.get() == 0
+    }
+
     /// A fresh registry with every collector registered.
     pub fn new() -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new_custom(Some("vane".into()), None)?;
@@ -123,6 +135,13 @@ impl Metrics {
             is_leader: register(
                 &registry,
                 gauge("server_is_leader", "1 when this member is the leader.")?,
+            ),
+            client_calls_in_flight: register(
+                &registry,
+                gauge(
+                    "client_calls_in_flight",
+                    "Client gRPC calls being handled: unary calls until they answer, streams until they open.",
+                )?,
             ),
             leader_changes: register(
                 &registry,
@@ -395,9 +414,11 @@ where
             .to_string();
         let metrics = self.metrics.clone();
         let started = Instant::now();
+        let in_flight = InFlight::enter(&metrics.client_calls_in_flight);
         let future = self.inner.call(request);
         Box::pin(async move {
             let response = future.await;
+            drop(in_flight);
             // Errors of unary calls travel as trailers-only responses, so their status is
             // in the headers; a missing status means the call went on to succeed.
             let code = match &response {
@@ -419,7 +440,77 @@ where
     }
 }
 
+/// One call counted in a gauge of calls in flight, until dropped (answered, or abandoned
+/// by a client that went away).
+struct InFlight(IntGauge);
+
+impl InFlight {
+    fn enter(gauge: &IntGauge) -> Self {
+        gauge.inc();
+        InFlight(gauge.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// A duration in seconds, as Prometheus wants it.
 pub fn duration_secs(d: Duration) -> f64 {
     d.as_secs_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::{Layer, Service, ServiceExt};
+
+    #[test]
+    fn only_a_follower_of_a_known_leader_with_no_client_call_is_idle() {
+        let metrics = Metrics::new().unwrap();
+        assert!(!metrics.idle_follower(), "no leader known yet");
+        metrics.has_leader.set(1);
+        assert!(metrics.idle_follower());
+        metrics.client_calls_in_flight.inc();
+        assert!(!metrics.idle_follower(), "a client call is being handled");
+        metrics.client_calls_in_flight.dec();
+        metrics.is_leader.set(1);
+        assert!(
+            !metrics.idle_follower(),
+            "the leader replicates after each append"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_client_call_counts_in_flight_until_it_answers_or_is_abandoned() {
+        let metrics = Arc::new(Metrics::new().unwrap());
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let released = Arc::new(tokio::sync::Mutex::new(Some(released)));
+        let handler = tower::service_fn(move |_request: http::Request<()>| {
+            let released = released.clone();
+            async move {
+                if let Some(released) = released.lock().await.take() {
+                    let _ = released.await;
+                }
+                Ok::<_, std::convert::Infallible>(http::Response::new(()))
+            }
+        });
+        let mut service = RequestMetricsLayer::new(metrics.clone()).layer(handler);
+        let request = || http::Request::get("/etcdserverpb.KV/Put").body(()).unwrap();
+
+        let waiting = tokio::spawn(service.ready().await.unwrap().call(request()));
+        tokio::task::yield_now().await;
+        assert_eq!(metrics.client_calls_in_flight.get(), 1);
+        release.send(()).unwrap();
+        waiting.await.unwrap().unwrap();
+        assert_eq!(metrics.client_calls_in_flight.get(), 0);
+
+        // A call whose client goes away before the answer is dropped, and uncounted.
+        let abandoned = service.ready().await.unwrap().call(request());
+        assert_eq!(metrics.client_calls_in_flight.get(), 1);
+        drop(abandoned);
+        assert_eq!(metrics.client_calls_in_flight.get(), 0);
+    }
 }

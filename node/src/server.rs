@@ -134,6 +134,10 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         let metrics = metrics.clone();
         Arc::new(move |took: Duration| metrics.wal_fsync_duration.observe(took.as_secs_f64()))
     });
+    log_store.sync_inline_when({
+        let metrics = metrics.clone();
+        Arc::new(move || metrics.idle_follower())
+    });
     let apply_observer: ApplyObserver = {
         let metrics = metrics.clone();
         Arc::new(move |took: Duration, _entries: usize| {

@@ -8,7 +8,10 @@
 //! * `append` writes its entries (readable at once) and hands the callback to the
 //!   *syncer*, a thread that syncs the WAL and only then reports the entries flushed.
 //!   Whatever is waiting when a sync starts rides on it: group commit, one fsync for many
-//!   appends. `save_vote` waits for a sync the same way.
+//!   appends. `save_vote` waits for a sync the same way. A member with nothing else to do
+//!   (a follower no client is waiting on; the member decides, see [`InlineSyncGate`])
+//!   syncs on the calling thread instead, saving the two thread wake-ups of the handover;
+//!   only when no sync is pending, so entries are still reported flushed in order.
 //! * `save_committed` writes the committed id and does not wait: it becomes durable with
 //!   the next sync, in WAL order after the entries it covers. Waiting would put an fsync
 //!   between every commit and its apply, with the Raft core blocked meanwhile. A process
@@ -26,6 +29,7 @@ use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
@@ -83,6 +87,11 @@ const LOG_WAL_BYTES_MAX: u64 = 32 << 20;
 /// RocksDB tells a recycled file's old records from new ones by the log number each record
 /// carries. A test below reopens a log whose newest entries sit in a recycled file.
 const LOG_WAL_FILES_RECYCLED: usize = 4;
+/// Slowest fsync after which appends stop syncing inline (see [`InlineSyncGate`]) until
+/// one is fast again. A disk that has slowed down (a degraded volume, a noisy neighbour)
+/// would otherwise hold the member's threads for as long as each sync takes, and with them
+/// its answers to the leader's heartbeats, to status calls and to metrics scrapes.
+const INLINE_SYNC_SLOWEST: std::time::Duration = std::time::Duration::from_millis(10);
 /// Most entries the in-memory tail holds. Replication and apply read the newest entries;
 /// a follower further behind (after a pause or a restart) reads from RocksDB. This holds
 /// about 2 MiB of decoded entries with 256-byte values; 1,024 saved most of that but gave
@@ -202,6 +211,12 @@ impl SyncWaiter {
 struct LogDb {
     db: Arc<DB>,
     tail: std::sync::Mutex<Tail>,
+    /// When `append` may sync on the calling thread (see [`LogStore::sync_inline_when`]).
+    inline_sync_gate: OnceLock<InlineSyncGate>,
+    /// Waiters handed to the syncer and not yet told their sync is done.
+    syncs_pending: Arc<AtomicUsize>,
+    /// Whether the last fsync, wherever it ran, took longer than [`INLINE_SYNC_SLOWEST`].
+    last_sync_slow: Arc<AtomicBool>,
     sync_tx: Option<mpsc::SyncSender<SyncWaiter>>,
     syncer: Option<JoinHandle<()>>,
     sync_observer: Arc<OnceLock<SyncObserver>>,
@@ -237,28 +252,59 @@ fn index_key(index: u64) -> [u8; 8] {
 /// writes slow down, and a slow disk shows here before anywhere else.
 pub type SyncObserver = Arc<dyn Fn(std::time::Duration) + Send + Sync>;
 
+/// Asked by every append that finds no sync pending: should this append sync the log on
+/// the calling thread (blocking it for one fsync) instead of handing the sync to the
+/// syncer thread?
+///
+/// Handing over costs two thread wake-ups on the path of the write: one to start the
+/// syncer, one to wake the Raft core when it is done. On a loaded machine each wake-up
+/// waits for a core: with three members and a client on two cores, a woken syncer waited
+/// 120 µs on average before it ran. A member with nothing else to do is better off
+/// syncing where it is. A member with work waiting (clients' requests, or the
+/// replication a leader starts right after `append` returns) must not be held up for an
+/// fsync, and then the syncer, which also batches concurrent appends, is the right place.
+/// The member decides, since only it knows its role and its load.
+pub type InlineSyncGate = Arc<dyn Fn() -> bool + Send + Sync>;
+
 fn run_syncer(
     db: Arc<DB>,
     queue: mpsc::Receiver<SyncWaiter>,
     observer: Arc<OnceLock<SyncObserver>>,
+    pending: Arc<AtomicUsize>,
+    slow: Arc<AtomicBool>,
 ) {
     while let Ok(first) = queue.recv() {
         let mut waiters = vec![first];
         while let Ok(more) = queue.try_recv() {
             waiters.push(more);
         }
-        let started = std::time::Instant::now();
-        let result = db.flush_wal(true);
-        if let Some(observe) = observer.get() {
-            observe(started.elapsed());
-        }
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "fsync of the Raft log failed; this node stops acknowledging writes");
-        }
+        let result = sync_wal(&db, &observer, &slow);
+        let synced = waiters.len();
         for waiter in waiters {
             waiter.complete(&result);
         }
+        pending.fetch_sub(synced, Ordering::AcqRel);
     }
+}
+
+/// Syncs the WAL of `db`, reports how long it took to `observer` and notes in `slow`
+/// whether it took longer than [`INLINE_SYNC_SLOWEST`].
+fn sync_wal(
+    db: &DB,
+    observer: &OnceLock<SyncObserver>,
+    slow: &AtomicBool,
+) -> Result<(), rocksdb::Error> {
+    let started = std::time::Instant::now();
+    let result = db.flush_wal(true);
+    let took = started.elapsed();
+    slow.store(took > INLINE_SYNC_SLOWEST, Ordering::Release);
+    if let Some(observe) = observer.get() {
+        observe(took);
+    }
+    if let Err(e) = &result {
+        tracing::error!(error = %e, "fsync of the Raft log failed; this node stops acknowledging writes");
+    }
+    result
 }
 
 /// [`LOG_WAL_FILES_RECYCLED`], except under the planted ack-before-fsync bug: its writes
@@ -299,14 +345,29 @@ impl LogStore {
         let syncer_db = db.clone();
         let sync_observer = Arc::new(OnceLock::new());
         let syncer_observer = sync_observer.clone();
+        let syncs_pending = Arc::new(AtomicUsize::new(0));
+        let syncer_pending = syncs_pending.clone();
+        let last_sync_slow = Arc::new(AtomicBool::new(false));
+        let syncer_slow = last_sync_slow.clone();
         let syncer = std::thread::Builder::new()
             .name("raft-log-sync".into())
-            .spawn(move || run_syncer(syncer_db, queue, syncer_observer))
+            .spawn(move || {
+                run_syncer(
+                    syncer_db,
+                    queue,
+                    syncer_observer,
+                    syncer_pending,
+                    syncer_slow,
+                )
+            })
             .map_err(|e| StoreError::io("start the Raft log syncer thread", e))?;
         Ok(LogStore {
             inner: Arc::new(LogDb {
                 db,
                 tail: Default::default(),
+                inline_sync_gate: OnceLock::new(),
+                syncs_pending,
+                last_sync_slow,
                 sync_tx: Some(sync_tx),
                 syncer: Some(syncer),
                 sync_observer,
@@ -342,8 +403,26 @@ impl LogStore {
             .sync_tx
             .as_ref()
             .ok_or_else(|| io_err("the Raft log is closing"))?;
-        tx.send(waiter)
-            .map_err(|_| io_err("the Raft log syncer has stopped"))
+        self.inner.syncs_pending.fetch_add(1, Ordering::AcqRel);
+        tx.send(waiter).map_err(|_| {
+            self.inner.syncs_pending.fetch_sub(1, Ordering::AcqRel);
+            io_err("the Raft log syncer has stopped")
+        })
+    }
+
+    /// Lets `append` sync the log on the thread that calls it whenever `gate` says so,
+    /// rather than hand the sync to the syncer thread. See [`InlineSyncGate`].
+    pub fn sync_inline_when(&self, gate: InlineSyncGate) {
+        let _ = self.inner.inline_sync_gate.set(gate);
+    }
+
+    /// Whether this append should sync on the calling thread: the gate says so, no sync
+    /// is pending (so appends are still reported flushed in the order they came) and the
+    /// last fsync was not slow.
+    fn may_sync_inline(&self) -> bool {
+        self.inner.syncs_pending.load(Ordering::Acquire) == 0
+            && !self.inner.last_sync_slow.load(Ordering::Acquire)
+            && self.inner.inline_sync_gate.get().is_some_and(|gate| gate())
     }
 
     async fn wait_for_sync(&self) -> io::Result<()> {
@@ -523,10 +602,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             callback.io_completed(Ok(()));
             return Ok(());
         }
-        // Written now, so readers see the entries at once; reported flushed after the sync.
+        // Written now, so readers see the entries at once; reported flushed after the sync,
+        // here or on the syncer thread.
         if let Err(e) = self.db().write(batch) {
             self.tail().clear();
             return Err(io_err(e));
+        }
+        if self.may_sync_inline() {
+            let inner = &self.inner;
+            let result = sync_wal(&inner.db, &inner.sync_observer, &inner.last_sync_slow);
+            SyncWaiter::Flushed(callback).complete(&result);
+            return Ok(());
         }
         self.enqueue_sync(SyncWaiter::Flushed(callback))
     }
@@ -711,7 +797,6 @@ mod tests {
 
     #[tokio::test]
     async fn every_fsync_is_reported_once_observed_and_not_before() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
         let tmp = tempfile::tempdir().unwrap();
         let mut store = LogStore::open(tmp.path()).unwrap();
         let vote = RaftVote::new(1, 1);
@@ -726,5 +811,77 @@ mod tests {
         }
         // Each save waits for its own fsync, which is reported before the wait ends.
         assert_eq!(syncs.load(Ordering::SeqCst), 3);
+    }
+
+    /// Opens a log whose fsyncs report the name of the thread that ran them.
+    fn log_naming_sync_threads(dir: &Path) -> (LogStore, Arc<std::sync::Mutex<Vec<String>>>) {
+        let store = LogStore::open(dir).unwrap();
+        let threads = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = threads.clone();
+        store.observe_syncs(Arc::new(move |_took| {
+            let name = std::thread::current().name().unwrap_or("").to_owned();
+            seen.lock().unwrap().push(name);
+        }));
+        (store, threads)
+    }
+
+    #[tokio::test]
+    async fn appends_sync_on_the_callers_thread_only_while_the_gate_is_open() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut store, threads) = log_naming_sync_threads(tmp.path());
+        let open = Arc::new(AtomicBool::new(false));
+        let gate = open.clone();
+        store.sync_inline_when(Arc::new(move || gate.load(Ordering::SeqCst)));
+        let caller = std::thread::current().name().unwrap_or("").to_owned();
+        assert_ne!(caller, "raft-log-sync");
+
+        append_synced(&mut store, 1..=3).await;
+        open.store(true, Ordering::SeqCst);
+        append_synced(&mut store, 4..=6).await;
+        append_synced(&mut store, 7..=9).await;
+        open.store(false, Ordering::SeqCst);
+        append_synced(&mut store, 10..=12).await;
+        assert_eq!(
+            *threads.lock().unwrap(),
+            [
+                "raft-log-sync",
+                caller.as_str(),
+                caller.as_str(),
+                "raft-log-sync"
+            ]
+        );
+        let entries = store.try_get_log_entries(1..=12).await.unwrap();
+        assert!(entries.iter().map(|e| e.log_id.index).eq(1..=12));
+    }
+
+    #[tokio::test]
+    async fn an_append_behind_a_pending_sync_or_after_a_slow_one_leaves_it_to_the_syncer() {
+        use openraft::type_config::TypeConfigExt as _;
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut store, threads) = log_naming_sync_threads(tmp.path());
+        store.sync_inline_when(Arc::new(|| true));
+
+        // A sync still pending: reporting this append flushed first would report the
+        // appends out of order, so it queues behind.
+        store.inner.syncs_pending.fetch_add(1, Ordering::SeqCst);
+        let (tx, rx) = TypeConfig::oneshot();
+        store
+            .append([entry(1)], IOFlushed::signal(tx))
+            .await
+            .unwrap();
+        rx.await.unwrap().unwrap();
+        store.inner.syncs_pending.fetch_sub(1, Ordering::SeqCst);
+        assert_eq!(*threads.lock().unwrap(), ["raft-log-sync"]);
+
+        // The last fsync was slow: the disk may be in trouble, so the syncer keeps the
+        // syncs until one is fast again.
+        store.inner.last_sync_slow.store(true, Ordering::SeqCst);
+        append_synced(&mut store, 2..=2).await;
+        assert_eq!(threads.lock().unwrap().len(), 2);
+        assert_eq!(threads.lock().unwrap()[1], "raft-log-sync");
+        // Once a sync is fast again, appends sync where they are.
+        store.inner.last_sync_slow.store(false, Ordering::SeqCst);
+        append_synced(&mut store, 3..=3).await;
+        assert_ne!(threads.lock().unwrap()[2], "raft-log-sync");
     }
 }
