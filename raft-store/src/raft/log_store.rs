@@ -283,6 +283,8 @@ fn run_syncer(
         for waiter in waiters {
             waiter.complete(&result);
         }
+        // Uncounted only once they have been told, so that no append syncs inline and is
+        // reported flushed ahead of them.
         pending.fetch_sub(synced, Ordering::AcqRel);
     }
 }
@@ -836,6 +838,7 @@ mod tests {
         assert_ne!(caller, "raft-log-sync");
 
         append_synced(&mut store, 1..=3).await;
+        syncer_caught_up(&store).await;
         open.store(true, Ordering::SeqCst);
         append_synced(&mut store, 4..=6).await;
         append_synced(&mut store, 7..=9).await;
@@ -852,6 +855,19 @@ mod tests {
         );
         let entries = store.try_get_log_entries(1..=12).await.unwrap();
         assert!(entries.iter().map(|e| e.log_id.index).eq(1..=12));
+    }
+
+    /// Waits until the syncer has counted its last waiters done: it reports them flushed
+    /// first and uncounts them just after, so an append right behind may still find
+    /// them pending.
+    async fn syncer_caught_up(store: &LogStore) {
+        for _ in 0..1000 {
+            if store.inner.syncs_pending.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        panic!("the syncer still counts a sync pending after 5 s");
     }
 
     #[tokio::test]
@@ -872,6 +888,7 @@ mod tests {
         rx.await.unwrap().unwrap();
         store.inner.syncs_pending.fetch_sub(1, Ordering::SeqCst);
         assert_eq!(*threads.lock().unwrap(), ["raft-log-sync"]);
+        syncer_caught_up(&store).await;
 
         // The last fsync was slow: the disk may be in trouble, so the syncer keeps the
         // syncs until one is fast again.
@@ -880,6 +897,7 @@ mod tests {
         assert_eq!(threads.lock().unwrap().len(), 2);
         assert_eq!(threads.lock().unwrap()[1], "raft-log-sync");
         // Once a sync is fast again, appends sync where they are.
+        syncer_caught_up(&store).await;
         store.inner.last_sync_slow.store(false, Ordering::SeqCst);
         append_synced(&mut store, 3..=3).await;
         assert_ne!(threads.lock().unwrap()[2], "raft-log-sync");
