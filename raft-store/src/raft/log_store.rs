@@ -211,15 +211,42 @@ impl SyncWaiter {
 struct LogDb {
     db: Arc<DB>,
     tail: std::sync::Mutex<Tail>,
-    /// When `append` may sync on the calling thread (see [`LogStore::sync_inline_when`]).
-    inline_sync_gate: OnceLock<InlineSyncGate>,
-    /// Waiters handed to the syncer and not yet told their sync is done.
-    syncs_pending: Arc<AtomicUsize>,
-    /// Whether the last fsync, wherever it ran, took longer than [`INLINE_SYNC_SLOWEST`].
-    last_sync_slow: Arc<AtomicBool>,
     sync_tx: Option<mpsc::SyncSender<SyncWaiter>>,
     syncer: Option<JoinHandle<()>>,
-    sync_observer: Arc<OnceLock<SyncObserver>>,
+    /// Shared with the syncer thread.
+    syncs: Arc<Syncs>,
+}
+
+/// What the log and its syncer thread share about fsyncs.
+#[derive(Default)]
+struct Syncs {
+    /// Told how long each fsync took ([`LogStore::observe_syncs`]).
+    observer: OnceLock<SyncObserver>,
+    /// When `append` may sync on the calling thread ([`LogStore::sync_inline_when`]).
+    inline_gate: OnceLock<InlineSyncGate>,
+    /// Waiters handed to the syncer and not yet told their sync is done.
+    pending: AtomicUsize,
+    /// Whether the last fsync, wherever it ran, took longer than [`INLINE_SYNC_SLOWEST`].
+    last_slow: AtomicBool,
+}
+
+impl Syncs {
+    /// Syncs the WAL of `db`, reports how long it took to the observer and notes whether
+    /// it took longer than [`INLINE_SYNC_SLOWEST`].
+    fn sync_wal(&self, db: &DB) -> Result<(), rocksdb::Error> {
+        let started = std::time::Instant::now();
+        let result = db.flush_wal(true);
+        let took = started.elapsed();
+        self.last_slow
+            .store(took > INLINE_SYNC_SLOWEST, Ordering::Release);
+        if let Some(observe) = self.observer.get() {
+            observe(took);
+        }
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "fsync of the Raft log failed; this node stops acknowledging writes");
+        }
+        result
+    }
 }
 
 impl Drop for LogDb {
@@ -266,47 +293,21 @@ pub type SyncObserver = Arc<dyn Fn(std::time::Duration) + Send + Sync>;
 /// The member decides, since only it knows its role and its load.
 pub type InlineSyncGate = Arc<dyn Fn() -> bool + Send + Sync>;
 
-fn run_syncer(
-    db: Arc<DB>,
-    queue: mpsc::Receiver<SyncWaiter>,
-    observer: Arc<OnceLock<SyncObserver>>,
-    pending: Arc<AtomicUsize>,
-    slow: Arc<AtomicBool>,
-) {
+fn run_syncer(db: Arc<DB>, queue: mpsc::Receiver<SyncWaiter>, syncs: Arc<Syncs>) {
     while let Ok(first) = queue.recv() {
         let mut waiters = vec![first];
         while let Ok(more) = queue.try_recv() {
             waiters.push(more);
         }
-        let result = sync_wal(&db, &observer, &slow);
+        let result = syncs.sync_wal(&db);
         let synced = waiters.len();
         for waiter in waiters {
             waiter.complete(&result);
         }
         // Uncounted only once they have been told, so that no append syncs inline and is
         // reported flushed ahead of them.
-        pending.fetch_sub(synced, Ordering::AcqRel);
+        syncs.pending.fetch_sub(synced, Ordering::AcqRel);
     }
-}
-
-/// Syncs the WAL of `db`, reports how long it took to `observer` and notes in `slow`
-/// whether it took longer than [`INLINE_SYNC_SLOWEST`].
-fn sync_wal(
-    db: &DB,
-    observer: &OnceLock<SyncObserver>,
-    slow: &AtomicBool,
-) -> Result<(), rocksdb::Error> {
-    let started = std::time::Instant::now();
-    let result = db.flush_wal(true);
-    let took = started.elapsed();
-    slow.store(took > INLINE_SYNC_SLOWEST, Ordering::Release);
-    if let Some(observe) = observer.get() {
-        observe(took);
-    }
-    if let Err(e) = &result {
-        tracing::error!(error = %e, "fsync of the Raft log failed; this node stops acknowledging writes");
-    }
-    result
 }
 
 /// [`LOG_WAL_FILES_RECYCLED`], except under the planted ack-before-fsync bug: its writes
@@ -345,34 +346,19 @@ impl LogStore {
         let db = Arc::new(DB::open_cf_descriptors(&options, path, cfs)?);
         let (sync_tx, queue) = mpsc::sync_channel(SYNC_QUEUE_MAX);
         let syncer_db = db.clone();
-        let sync_observer = Arc::new(OnceLock::new());
-        let syncer_observer = sync_observer.clone();
-        let syncs_pending = Arc::new(AtomicUsize::new(0));
-        let syncer_pending = syncs_pending.clone();
-        let last_sync_slow = Arc::new(AtomicBool::new(false));
-        let syncer_slow = last_sync_slow.clone();
+        let syncs = Arc::new(Syncs::default());
+        let syncer_syncs = syncs.clone();
         let syncer = std::thread::Builder::new()
             .name("raft-log-sync".into())
-            .spawn(move || {
-                run_syncer(
-                    syncer_db,
-                    queue,
-                    syncer_observer,
-                    syncer_pending,
-                    syncer_slow,
-                )
-            })
+            .spawn(move || run_syncer(syncer_db, queue, syncer_syncs))
             .map_err(|e| StoreError::io("start the Raft log syncer thread", e))?;
         Ok(LogStore {
             inner: Arc::new(LogDb {
                 db,
                 tail: Default::default(),
-                inline_sync_gate: OnceLock::new(),
-                syncs_pending,
-                last_sync_slow,
                 sync_tx: Some(sync_tx),
                 syncer: Some(syncer),
-                sync_observer,
+                syncs,
             }),
         })
     }
@@ -380,7 +366,7 @@ impl LogStore {
     /// Reports every fsync of the log from now on to `observer`. The log is opened before
     /// the metrics exist, hence after the fact; only the first observer set counts.
     pub fn observe_syncs(&self, observer: SyncObserver) {
-        let _ = self.inner.sync_observer.set(observer);
+        let _ = self.inner.syncs.observer.set(observer);
     }
 
     /// What RocksDB holds in memory for the log (its memtables above all), for the admin
@@ -405,9 +391,9 @@ impl LogStore {
             .sync_tx
             .as_ref()
             .ok_or_else(|| io_err("the Raft log is closing"))?;
-        self.inner.syncs_pending.fetch_add(1, Ordering::AcqRel);
+        self.inner.syncs.pending.fetch_add(1, Ordering::AcqRel);
         tx.send(waiter).map_err(|_| {
-            self.inner.syncs_pending.fetch_sub(1, Ordering::AcqRel);
+            self.inner.syncs.pending.fetch_sub(1, Ordering::AcqRel);
             io_err("the Raft log syncer has stopped")
         })
     }
@@ -415,16 +401,17 @@ impl LogStore {
     /// Lets `append` sync the log on the thread that calls it whenever `gate` says so,
     /// rather than hand the sync to the syncer thread. See [`InlineSyncGate`].
     pub fn sync_inline_when(&self, gate: InlineSyncGate) {
-        let _ = self.inner.inline_sync_gate.set(gate);
+        let _ = self.inner.syncs.inline_gate.set(gate);
     }
 
     /// Whether this append should sync on the calling thread: the gate says so, no sync
     /// is pending (so appends are still reported flushed in the order they came) and the
     /// last fsync was not slow.
     fn may_sync_inline(&self) -> bool {
-        self.inner.syncs_pending.load(Ordering::Acquire) == 0
-            && !self.inner.last_sync_slow.load(Ordering::Acquire)
-            && self.inner.inline_sync_gate.get().is_some_and(|gate| gate())
+        let syncs = &self.inner.syncs;
+        syncs.pending.load(Ordering::Acquire) == 0
+            && !syncs.last_slow.load(Ordering::Acquire)
+            && syncs.inline_gate.get().is_some_and(|gate| gate())
     }
 
     async fn wait_for_sync(&self) -> io::Result<()> {
@@ -611,8 +598,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             return Err(io_err(e));
         }
         if self.may_sync_inline() {
-            let inner = &self.inner;
-            let result = sync_wal(&inner.db, &inner.sync_observer, &inner.last_sync_slow);
+            let result = self.inner.syncs.sync_wal(self.db());
             SyncWaiter::Flushed(callback).complete(&result);
             return Ok(());
         }
@@ -862,7 +848,7 @@ mod tests {
     /// them pending.
     async fn syncer_caught_up(store: &LogStore) {
         for _ in 0..1000 {
-            if store.inner.syncs_pending.load(Ordering::SeqCst) == 0 {
+            if store.inner.syncs.pending.load(Ordering::SeqCst) == 0 {
                 return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -879,26 +865,26 @@ mod tests {
 
         // A sync still pending: reporting this append flushed first would report the
         // appends out of order, so it queues behind.
-        store.inner.syncs_pending.fetch_add(1, Ordering::SeqCst);
+        store.inner.syncs.pending.fetch_add(1, Ordering::SeqCst);
         let (tx, rx) = TypeConfig::oneshot();
         store
             .append([entry(1)], IOFlushed::signal(tx))
             .await
             .unwrap();
         rx.await.unwrap().unwrap();
-        store.inner.syncs_pending.fetch_sub(1, Ordering::SeqCst);
+        store.inner.syncs.pending.fetch_sub(1, Ordering::SeqCst);
         assert_eq!(*threads.lock().unwrap(), ["raft-log-sync"]);
         syncer_caught_up(&store).await;
 
         // The last fsync was slow: the disk may be in trouble, so the syncer keeps the
         // syncs until one is fast again.
-        store.inner.last_sync_slow.store(true, Ordering::SeqCst);
+        store.inner.syncs.last_slow.store(true, Ordering::SeqCst);
         append_synced(&mut store, 2..=2).await;
         assert_eq!(threads.lock().unwrap().len(), 2);
         assert_eq!(threads.lock().unwrap()[1], "raft-log-sync");
         // Once a sync is fast again, appends sync where they are.
         syncer_caught_up(&store).await;
-        store.inner.last_sync_slow.store(false, Ordering::SeqCst);
+        store.inner.syncs.last_slow.store(false, Ordering::SeqCst);
         append_synced(&mut store, 3..=3).await;
         assert_ne!(threads.lock().unwrap()[2], "raft-log-sync");
     }
