@@ -384,6 +384,17 @@ pub(crate) trait Reader {
     /// The value at `key`, if any.
     fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>>;
 
+    /// Hands the value at `key`, if any, to `visit` without a copy where the reader holds
+    /// it in memory: what a caller that only decodes the value uses.
+    fn get_with(
+        &self,
+        cf: Cf,
+        key: &[u8],
+        visit: &mut dyn FnMut(Option<&[u8]>) -> Result<()>,
+    ) -> Result<()> {
+        visit(self.get(cf, key)?.as_deref())
+    }
+
     /// Visits the records with `from <= key < to` (no upper bound when `to` is `None`) in
     /// ascending order until `visit` returns `false`.
     fn scan(&self, cf: Cf, from: &[u8], to: Option<&[u8]>, visit: Visitor<'_>) -> Result<()>;
@@ -623,6 +634,18 @@ impl CurrentCache {
         self.lock().map.get(key).cloned()
     }
 
+    /// [`CurrentCache::get`] handing the cached version to `visit` in place: `None` (and
+    /// `visit` not called) when `key` is not cached.
+    fn get_with(
+        &self,
+        key: &[u8],
+        visit: &mut dyn FnMut(Option<&[u8]>) -> Result<()>,
+    ) -> Option<Result<()>> {
+        let entries = self.lock();
+        let value = entries.map.get(key)?;
+        Some(visit(value.as_deref()))
+    }
+
     fn insert(&self, key: &[u8], value: Option<Vec<u8>>) {
         self.lock().insert(key.to_vec(), value);
     }
@@ -725,8 +748,11 @@ impl<'a> BatchView<'a> {
     /// Tells the current-version cache what this view's batch wrote, and the state the
     /// database is in now (`at`): call once the batch is in the database, never before (a
     /// failed write must leave the cache as it was), and before readers learn of `at`.
-    pub(crate) fn committed(&self, at: CachedAt) {
+    /// The view is spent: its current versions move into the cache rather than being
+    /// copied there.
+    pub(crate) fn committed(mut self, at: CachedAt) {
         let Some(current) = self.current else { return };
+        let written = std::mem::take(&mut self.overlay[Cf::Kv.index()]);
         let mut entries = current.lock();
         entries.at = Some(at);
         if self.range_deletes.iter().any(|(cf, _, _)| *cf == Cf::Kv) {
@@ -734,8 +760,8 @@ impl<'a> BatchView<'a> {
             entries.map.clear();
             entries.bytes = 0;
         }
-        for (key, value) in &self.overlay[Cf::Kv.index()] {
-            entries.insert(key.clone(), value.clone());
+        for (key, value) in written {
+            entries.insert(key, value);
         }
     }
 
@@ -837,6 +863,23 @@ impl Reader for BatchView<'_> {
             current.insert(key, value.clone());
         }
         Ok(value)
+    }
+
+    fn get_with(
+        &self,
+        cf: Cf,
+        key: &[u8],
+        visit: &mut dyn FnMut(Option<&[u8]>) -> Result<()>,
+    ) -> Result<()> {
+        if let Some(value) = self.overlay[cf.index()].get(key) {
+            return visit(value.as_deref());
+        }
+        if cf == Cf::Kv
+            && let Some(visited) = self.current.and_then(|c| c.get_with(key, visit))
+        {
+            return visited;
+        }
+        visit(self.get(cf, key)?.as_deref())
     }
 
     fn scan(&self, cf: Cf, from: &[u8], to: Option<&[u8]>, visit: Visitor<'_>) -> Result<()> {

@@ -222,3 +222,35 @@ fn a_built_snapshot_is_a_checkpoint_kept_across_restarts_and_superseded_by_an_in
     assert_eq!(current.header.meta, newer.header.meta);
     assert!(!built.path.exists(), "the superseded checkpoint is removed");
 }
+
+#[test]
+fn writes_after_an_install_continue_from_the_installed_state() {
+    let mut source = Store::new();
+    for i in 0..50 {
+        source.put(&format!("k{i}"), "v");
+    }
+    let file = source.sm.build_snapshot().unwrap();
+    let meta = file.header.meta.clone().expect("meta");
+
+    // The target has applied writes of its own, so its apply knows the meta it last wrote.
+    let mut target = Store::new();
+    target.put("mine", "replaced by the install");
+    let (_out, written) = common::written_out(&file);
+    target.sm.install_snapshot(&written).expect("install");
+    target.next_index = meta.last_applied.expect("applied").index + 1;
+    target.put("after", "x");
+
+    let after = target.sm.meta().unwrap();
+    assert_eq!(
+        after.revision,
+        meta.revision + 1,
+        "the installed revision, plus one"
+    );
+    assert_eq!(target.get("after").kvs[0].mod_revision, meta.revision + 1);
+    assert_eq!(
+        after.last_applied.map(|l| l.index),
+        Some(target.next_index - 1)
+    );
+    assert!(target.get("mine").kvs.is_empty());
+    assert_eq!(target.get("k7").kvs.len(), 1);
+}

@@ -138,7 +138,12 @@ fn visit_history(
 
 /// The live value of `key` at the current revision.
 pub(crate) fn get_current(reader: &dyn Reader, key: &[u8]) -> Result<Option<KeyValue>> {
-    reader.get(Cf::Kv, key)?.map(|b| decode_kv(&b)).transpose()
+    let mut current = None;
+    reader.get_with(Cf::Kv, key, &mut |bytes| {
+        current = bytes.map(decode_kv).transpose()?;
+        Ok(())
+    })?;
+    Ok(current)
 }
 
 /// The version written at exactly `revision`, live or tombstone: what a watch replays.

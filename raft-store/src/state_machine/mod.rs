@@ -92,6 +92,12 @@ struct Live {
     db: Arc<DB>,
     /// Apply's cache of this database's current versions.
     current: Arc<CurrentCache>,
+    /// The meta the last apply batch wrote to `db`. Apply is the database's only writer
+    /// (an install writes a new generation), so the next batch starts from this rather
+    /// than reading the meta back through a RocksDB snapshot and decoding it. Empty when
+    /// unknown: at open, and after a batch that failed, whose write may or may not have
+    /// reached the database.
+    applied_meta: Arc<Mutex<Option<StateMachineMeta>>>,
 }
 
 /// The state machine of one node.
@@ -110,6 +116,12 @@ pub struct StateMachine {
     schemas: SchemaCache,
     // Events of the last applied batches, for the watch cache.
     recent: Mutex<RecentEvents>,
+}
+
+fn lock_meta(
+    meta: &Mutex<Option<StateMachineMeta>>,
+) -> std::sync::MutexGuard<'_, Option<StateMachineMeta>> {
+    meta.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn empty_meta() -> StateMachineMeta {
@@ -249,6 +261,7 @@ impl StateMachine {
                 generation,
                 db,
                 current: Default::default(),
+                applied_meta: Default::default(),
             }),
             limits,
             applied,
@@ -267,9 +280,21 @@ impl StateMachine {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn db_and_current_cache(&self) -> (Arc<DB>, Arc<CurrentCache>) {
+    /// What apply works with: the live database, its current-version cache and the meta
+    /// the last batch left in it.
+    fn for_apply(
+        &self,
+    ) -> (
+        Arc<DB>,
+        Arc<CurrentCache>,
+        Arc<Mutex<Option<StateMachineMeta>>>,
+    ) {
         let live = self.live();
-        (live.db.clone(), live.current.clone())
+        (
+            live.db.clone(),
+            live.current.clone(),
+            live.applied_meta.clone(),
+        )
     }
 
     fn db(&self) -> Arc<DB> {
@@ -645,8 +670,13 @@ impl StateMachine {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let (db, current) = self.db_and_current_cache();
-        let meta = read_meta(&SnapshotReader::new(&db))?;
+        let (db, current, applied_meta) = self.for_apply();
+        // Taken, not copied: should this batch fail, the next one reads the meta back.
+        let cached = lock_meta(&applied_meta).take();
+        let meta = match cached {
+            Some(meta) => meta,
+            None => read_meta(&SnapshotReader::new(&db))?,
+        };
         let view = BatchView::with_current_cache(&db, &current);
         let mut batch = ApplyBatch::new(view, meta, self.limits, &self.schemas);
         let mut results = Vec::with_capacity(items.len());
@@ -689,6 +719,7 @@ impl StateMachine {
             self.lock_recent().push(events);
         }
         self.applied.send_replace(applied_of(&meta));
+        *lock_meta(&applied_meta) = Some(meta);
         Ok(results)
     }
 
@@ -900,6 +931,7 @@ impl StateMachine {
                     generation,
                     db,
                     current: Default::default(),
+                    applied_meta: Default::default(),
                 },
             )
         };
