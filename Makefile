@@ -52,6 +52,13 @@ bench-compare: setup
 	$(CARGO_TARGET_DIR)/release/vane-bench compare --vaned $(CARGO_TARGET_DIR)/release/vaned \
 		--results-dir $(CARGO_TARGET_DIR)/bench-results $(BENCH_FLAGS)
 
+# What the put rows could reach with part of the store's work taken away: the same rows
+# for vaned-planted with each benchmark floor (raft-store/src/planted.rs), each against
+# etcd in its own run. About 8 minutes; BENCH_FLAGS as above.
+.PHONY: bench-floors
+bench-floors: setup
+	scripts/bench-floors.sh $(BENCH_FLAGS)
+
 # The 10,000-watcher benchmark alone (issue 4): the watch-scale section of bench-compare.
 bench-watch: setup
 	$(CARGO) build --release -p vane-node -p vane-bench

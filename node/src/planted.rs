@@ -1,8 +1,12 @@
-//! Deliberate bugs for the jepsen-style suite, compiled in only with the `planted-bugs`
-//! feature and reachable only through the `vaned-planted` binary. They exist so the
-//! suite can show that its checkers catch the violations they are meant to catch.
+//! Deliberate bugs, compiled in only with the `planted-bugs` feature and reachable only
+//! through the `vaned-planted` binary. They exist so the jepsen-style suite can show that
+//! its checkers catch the violations they are meant to catch, and so the benchmarks can
+//! measure what a put costs with part of the store's work taken away (`make
+//! bench-floors`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use vane_raft_store::planted::{self, Fault};
 
 static STALE_READS: AtomicBool = AtomicBool::new(false);
 
@@ -13,8 +17,13 @@ pub enum PlantedBug {
     /// partitioned old leader or a lagging follower answers with stale data.
     StaleReads,
     /// The Raft log acknowledges entries before they are durable (see
-    /// `vane_raft_store::planted`).
+    /// `vane_raft_store::planted::Fault`).
     AckBeforeFsync,
+    /// The state machine persists no key, value or revision: a benchmark floor.
+    MvccUnpersisted,
+    /// Puts are stored as the cheapest multi-version layout, the value once in revision
+    /// order: a benchmark floor.
+    ValueOnceLayout,
 }
 
 /// Switches `bug` on for the life of the process.
@@ -25,7 +34,9 @@ pub fn enable(bug: PlantedBug) {
     );
     match bug {
         PlantedBug::StaleReads => STALE_READS.store(true, Ordering::SeqCst),
-        PlantedBug::AckBeforeFsync => vane_raft_store::planted::set_ack_before_fsync(true),
+        PlantedBug::AckBeforeFsync => planted::enable(Fault::AckBeforeFsync),
+        PlantedBug::MvccUnpersisted => planted::enable(Fault::MvccUnpersisted),
+        PlantedBug::ValueOnceLayout => planted::enable(Fault::ValueOnceLayout),
     }
 }
 

@@ -825,6 +825,10 @@ impl<'a> BatchView<'a> {
     pub(crate) fn write_batch(&self) -> Result<WriteBatch> {
         let mut batch = WriteBatch::default();
         for cf in Cf::ALL {
+            #[cfg(feature = "planted-bugs")]
+            if crate::planted::leaves_out(cf) {
+                continue;
+            }
             let cf_handle = handle(self.db, cf)?;
             for (key, value) in &self.overlay[cf.index()] {
                 match value {
@@ -834,6 +838,10 @@ impl<'a> BatchView<'a> {
             }
         }
         for (cf, from, to) in &self.range_deletes {
+            #[cfg(feature = "planted-bugs")]
+            if crate::planted::leaves_out(*cf) {
+                continue;
+            }
             batch.delete_range_cf(handle(self.db, *cf)?, from, to);
         }
         Ok(batch)

@@ -64,7 +64,12 @@ impl<'v, 'db> WriteTxn<'v, 'db> {
             deleted,
         };
         let at = revision_key(self.write_revision(), self.changes);
-        self.view.put(Cf::Revisions, &at, change.encode_to_vec());
+        let record = if value_once_layout() {
+            kv.encode_to_vec()
+        } else {
+            change.encode_to_vec()
+        };
+        self.view.put(Cf::Revisions, &at, record);
         self.changes += 1;
         self.view.push_event(event(deleted, kv, prev_kv));
     }
@@ -102,10 +107,22 @@ impl<'v, 'db> WriteTxn<'v, 'db> {
             value,
             lease,
         };
-        let encoded = kv.encode_to_vec();
-        self.view
-            .put(Cf::KvHistory, &history_key(key, revision), encoded.clone());
-        self.view.put(Cf::Kv, key, encoded);
+        if value_once_layout() {
+            // The value goes once, into the revision record (`record_event`).
+            let current = KeyValue {
+                create_revision: kv.create_revision,
+                mod_revision: kv.mod_revision,
+                version: kv.version,
+                lease: kv.lease,
+                ..KeyValue::default()
+            };
+            self.view.put(Cf::Kv, key, current.encode_to_vec());
+        } else {
+            let encoded = kv.encode_to_vec();
+            self.view
+                .put(Cf::KvHistory, &history_key(key, revision), encoded.clone());
+            self.view.put(Cf::Kv, key, encoded);
+        }
         if let Some(previous) = &previous
             && previous.lease != lease
         {
@@ -150,6 +167,19 @@ impl<'v, 'db> WriteTxn<'v, 'db> {
     pub(crate) fn finish(self) -> Revisions {
         self.revisions()
     }
+}
+
+/// Whether puts are written as the planted value-once layout
+/// ([`crate::planted::Fault::ValueOnceLayout`]), a benchmark floor.
+#[cfg(feature = "planted-bugs")]
+fn value_once_layout() -> bool {
+    crate::planted::is_on(crate::planted::Fault::ValueOnceLayout)
+}
+
+/// Never, without the `planted-bugs` feature.
+#[cfg(not(feature = "planted-bugs"))]
+fn value_once_layout() -> bool {
+    false
 }
 
 /// Decodes every key attached to `lease` (their `lease_keys` records), in key order.

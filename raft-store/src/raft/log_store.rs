@@ -314,7 +314,7 @@ fn run_syncer(db: Arc<DB>, queue: mpsc::Receiver<SyncWaiter>, syncs: Arc<Syncs>)
 /// skip the WAL, which RocksDB refuses while WAL files are recycled.
 fn wal_files_recycled() -> usize {
     #[cfg(feature = "planted-bugs")]
-    if crate::planted::ack_before_fsync() {
+    if crate::planted::is_on(crate::planted::Fault::AckBeforeFsync) {
         return 0;
     }
     LOG_WAL_FILES_RECYCLED
@@ -584,7 +584,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             }
         }
         #[cfg(feature = "planted-bugs")]
-        if crate::planted::ack_before_fsync() {
+        if crate::planted::is_on(crate::planted::Fault::AckBeforeFsync) {
             let mut options = rocksdb::WriteOptions::default();
             options.disable_wal(true);
             self.db().write_opt(batch, &options).map_err(io_err)?;
