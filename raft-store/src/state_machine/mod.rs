@@ -87,6 +87,8 @@ pub struct Applied {
     pub namespaces: u64,
 }
 
+/// The live generation: cheap to clone, so apply takes its own copy of what it works with.
+#[derive(Clone)]
 struct Live {
     generation: u64,
     db: Arc<DB>,
@@ -278,23 +280,6 @@ impl StateMachine {
         self.live
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// What apply works with: the live database, its current-version cache and the meta
-    /// the last batch left in it.
-    fn for_apply(
-        &self,
-    ) -> (
-        Arc<DB>,
-        Arc<CurrentCache>,
-        Arc<Mutex<Option<StateMachineMeta>>>,
-    ) {
-        let live = self.live();
-        (
-            live.db.clone(),
-            live.current.clone(),
-            live.applied_meta.clone(),
-        )
     }
 
     fn db(&self) -> Arc<DB> {
@@ -670,7 +655,12 @@ impl StateMachine {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let (db, current, applied_meta) = self.for_apply();
+        let Live {
+            db,
+            current,
+            applied_meta,
+            ..
+        } = self.live().clone();
         // Taken, not copied: should this batch fail, the next one reads the meta back.
         let cached = lock_meta(&applied_meta).take();
         let meta = match cached {
